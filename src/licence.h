@@ -1,0 +1,40 @@
+/*
+ * The nao Enterprise licence: a compact JWS, {"alg":"EdDSA"}, signed with
+ * Ed25519, whose payload carries "features", "exp" and optionally "nbf"
+ * and "sub".
+ */
+
+#ifndef NAO_SSO_LICENCE_H
+#define NAO_SSO_LICENCE_H
+
+#include "result.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nao {
+
+struct Licence {
+    std::string subject;
+    std::vector<std::string> features;
+    int64_t notBefore = 0;
+    int64_t expires = 0;
+
+    bool hasFeature(std::string_view name) const;
+};
+
+/*
+ * Verifies the signature with the PEM Ed25519 public key and the dates
+ * against now (seconds since the epoch). Errors read as a reason, e.g.
+ * "licence signature is invalid", "licence expired on 2026-01-31",
+ * "licence is not valid before 2027-01-01", "licence is malformed".
+ * Surrounding white space in the token is ignored.
+ */
+Result<Licence> verifyLicence(std::string_view token,
+    std::string_view publicKeyPem, int64_t now);
+
+}  // namespace nao
+
+#endif
