@@ -1,0 +1,202 @@
+#include "provider.h"
+
+#include <utility>
+#include <vector>
+
+namespace nao {
+
+namespace {
+
+std::string
+describeFailure(const char *what, const HttpResponse &response)
+{
+    if (!response.transportOk()) {
+        return std::string(what) + " fetch failed: " + response.error;
+    }
+
+    return std::string(what) + " endpoint answered "
+           + std::to_string(response.status);
+}
+
+}  // namespace
+
+
+Provider::Provider(HttpClient &client, std::string authority,
+    std::string tenant, long timeoutMs)
+    : client_(client), authority_(std::move(authority)),
+      tenant_(std::move(tenant)), timeoutMs_(timeoutMs)
+{
+}
+
+
+Provider::~Provider()
+{
+    client_.cancel(metadataFetch_.transfer);
+    client_.cancel(keysFetch_.transfer);
+}
+
+
+const ProviderMetadata *
+Provider::metadata() const
+{
+    return metadata_ ? &*metadata_ : nullptr;
+}
+
+
+bool
+Provider::metadataFresh(int64_t now) const
+{
+    return metadata_ && now - metadataAt_ < kMetadataTtl;
+}
+
+
+const Jwks *
+Provider::keys() const
+{
+    return keys_ ? &*keys_ : nullptr;
+}
+
+
+bool
+Provider::keysFresh(int64_t now) const
+{
+    return keys_ && now - keysAt_ < kKeysTtl;
+}
+
+
+bool
+Provider::mayRefetchForKid(int64_t now) const
+{
+    return lastMissRefetch_ == 0
+           || now - lastMissRefetch_ >= kMissRefetchInterval;
+}
+
+
+uint64_t
+Provider::join(Fetch &fetch, Ready ready)
+{
+    uint64_t id = nextWaiter_++;
+
+    fetch.waiters.emplace(id, std::move(ready));
+    return id;
+}
+
+
+void
+Provider::complete(Fetch &fetch, const std::string &problem)
+{
+    /* a waiter may start the next fetch from its callback */
+    auto waiters = std::move(fetch.waiters);
+
+    fetch.waiters.clear();
+    fetch.transfer = 0;
+
+    for (auto &entry : waiters) {
+        entry.second(problem);
+    }
+}
+
+
+uint64_t
+Provider::fetchMetadata(Ready ready, int64_t now)
+{
+    if (metadataFetch_.transfer == 0) {
+        HttpRequest request;
+        request.url = discoveryUrl(authority_, tenant_);
+        request.timeoutMs = timeoutMs_;
+
+        metadataFetch_.transfer = client_.start(request,
+            [this, now](HttpResponse &&response) {
+                onMetadata(std::move(response), now);
+            });
+
+        if (metadataFetch_.transfer == 0) {
+            return 0;
+        }
+    }
+
+    return join(metadataFetch_, std::move(ready));
+}
+
+
+void
+Provider::onMetadata(HttpResponse &&response, int64_t now)
+{
+    if (!response.transportOk() || response.status != 200) {
+        complete(metadataFetch_, describeFailure("discovery", response));
+        return;
+    }
+
+    auto parsed = parseDiscovery(response.body,
+                                 expectedIssuer(authority_, tenant_));
+    if (!parsed) {
+        complete(metadataFetch_, "discovery document rejected: "
+                                 + parsed.error());
+        return;
+    }
+
+    metadata_ = std::move(parsed.value());
+    metadataAt_ = now;
+    complete(metadataFetch_, "");
+}
+
+
+uint64_t
+Provider::fetchKeys(Ready ready, int64_t now, bool forKidMiss)
+{
+    if (metadata_ == std::nullopt) {
+        return 0;
+    }
+
+    if (keysFetch_.transfer == 0) {
+        HttpRequest request;
+        request.url = metadata_->jwksUri;
+        request.timeoutMs = timeoutMs_;
+
+        keysFetch_.transfer = client_.start(request,
+            [this, now](HttpResponse &&response) {
+                onKeys(std::move(response), now);
+            });
+
+        if (keysFetch_.transfer == 0) {
+            return 0;
+        }
+
+        if (forKidMiss) {
+            lastMissRefetch_ = now;
+        }
+    }
+
+    return join(keysFetch_, std::move(ready));
+}
+
+
+void
+Provider::onKeys(HttpResponse &&response, int64_t now)
+{
+    if (!response.transportOk() || response.status != 200) {
+        complete(keysFetch_, describeFailure("signing keys", response));
+        return;
+    }
+
+    auto parsed = parseJwks(response.body);
+    if (!parsed) {
+        /* the last good set stays in use */
+        complete(keysFetch_, "signing keys rejected: " + parsed.error());
+        return;
+    }
+
+    keys_ = std::move(parsed.value());
+    keysAt_ = now;
+    complete(keysFetch_, "");
+}
+
+
+void
+Provider::cancel(uint64_t waiter)
+{
+    metadataFetch_.waiters.erase(waiter);
+    keysFetch_.waiters.erase(waiter);
+}
+
+}  // namespace nao
