@@ -5,6 +5,7 @@
 
 #include "result.h"
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,13 @@ std::string sanitizeReturnTo(std::string_view path);
  * query or fragment. The error names the rule that failed.
  */
 Status checkIdpUrl(std::string_view url);
+
+/*
+ * Outside text (a setting, an IdP document, a token claim) fit to quote
+ * in a log line: bytes that are not printable ASCII, and '"' and '\',
+ * become "?"; past limit bytes it is cut and ends in "...".
+ */
+std::string logSafe(std::string_view text, size_t limit = 128);
 
 }  // namespace nao
 
