@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nao {
@@ -37,7 +38,14 @@ struct ProviderSettings {
 /* returns the variable's value, nullopt when unset; empty counts as unset */
 using EnvLookup = std::function<std::optional<std::string>(const char *)>;
 
-/* AZURE_AD_CLIENT_ID, AZURE_AD_CLIENT_SECRET, AZURE_AD_TENANT_ID, ... */
+/* an EnvLookup over the process environment (getenv) */
+std::optional<std::string> processEnv(const char *name);
+
+/*
+ * AZURE_AD_CLIENT_ID, AZURE_AD_CLIENT_SECRET, AZURE_AD_TENANT_ID and
+ * AZURE_AD_TOKEN_SCOPE; the authority has no variable. A directive that
+ * is present wins even when empty. Values are trimmed of white space.
+ */
 ProviderSettings resolveSettings(const DirectiveValues &directives,
     const EnvLookup &env);
 
