@@ -1,0 +1,1024 @@
+/*
+ * ngx_http_nao_sso_module: Microsoft Entra ID single sign-on in front of
+ * nao. This file is the nginx face: directives, configuration, variables
+ * and the phase handlers. The protocol lives in src/.
+ */
+
+#include "ngx_http_nao_sso.h"
+
+#include "base64url.h"
+#include "cookie.h"
+#include "licence.h"
+#include "pages.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <new>
+#include <set>
+#include <sstream>
+
+static ngx_int_t ngx_http_nao_sso_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_nao_sso_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_nao_sso_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_nao_sso_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_http_nao_sso_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_nao_sso_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_nao_sso_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_nao_sso_init_process(ngx_cycle_t *cycle);
+static void ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_nao_sso_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_nao_sso_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_enum_t  ngx_http_nao_sso_modes[] = {
+    { ngx_string("off"), NGX_HTTP_NAO_SSO_OFF },
+    { ngx_string("on"), NGX_HTTP_NAO_SSO_ON },
+    { ngx_string("optional"), NGX_HTTP_NAO_SSO_OPTIONAL },
+    { ngx_null_string, 0 }
+};
+
+
+#define NAO_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
+#define NAO_SRV   (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1)
+#define NAO_SRV_OFFSET(field)  offsetof(ngx_http_nao_sso_srv_conf_t, field)
+#define NAO_MAIN_OFFSET(field)  offsetof(ngx_http_nao_sso_main_conf_t, field)
+
+static ngx_command_t  ngx_http_nao_sso_commands[] = {
+
+    { ngx_string("nao_sso"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nao_sso_mode,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_nao_sso_loc_conf_t, mode),
+      ngx_http_nao_sso_modes },
+
+    { ngx_string("nao_sso_zone_size"), NAO_MAIN, ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(zone_size), NULL },
+
+    { ngx_string("nao_sso_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE, ngx_conf_set_str_array_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(secret_files), NULL },
+
+    { ngx_string("nao_sso_license"), NAO_MAIN, ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(licence_file), NULL },
+
+    { ngx_string("nao_sso_license_key"), NAO_MAIN, ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(licence_key_file), NULL },
+
+    { ngx_string("nao_sso_client_id"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(client_id), NULL },
+
+    { ngx_string("nao_sso_client_secret"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(client_secret), NULL },
+
+    { ngx_string("nao_sso_tenant_id"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(tenant_id), NULL },
+
+    { ngx_string("nao_sso_token_scope"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(token_scope), NULL },
+
+    { ngx_string("nao_sso_authority"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(authority), NULL },
+
+    { ngx_string("nao_sso_redirect_uri"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(redirect_uri), NULL },
+
+    { ngx_string("nao_sso_password_login_url"), NAO_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(password_login_url), NULL },
+
+    { ngx_string("nao_sso_cookie_secure"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(cookie_secure), NULL },
+
+    { ngx_string("nao_sso_session_idle_timeout"), NAO_SRV,
+      ngx_conf_set_sec_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(idle_timeout), NULL },
+
+    { ngx_string("nao_sso_session_max_age"), NAO_SRV, ngx_conf_set_sec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(max_age), NULL },
+
+    { ngx_string("nao_sso_idp_timeout"), NAO_SRV, ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(timeout), NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_nao_sso_module_ctx = {
+    ngx_http_nao_sso_preconfiguration,     /* preconfiguration */
+    ngx_http_nao_sso_postconfiguration,    /* postconfiguration */
+
+    ngx_http_nao_sso_create_main_conf,     /* create main configuration */
+    ngx_http_nao_sso_init_main_conf,       /* init main configuration */
+
+    ngx_http_nao_sso_create_srv_conf,      /* create server configuration */
+    ngx_http_nao_sso_merge_srv_conf,       /* merge server configuration */
+
+    ngx_http_nao_sso_create_loc_conf,      /* create location configuration */
+    ngx_http_nao_sso_merge_loc_conf        /* merge location configuration */
+};
+
+
+extern "C" {
+
+ngx_module_t  ngx_http_nao_sso_module = {
+    NGX_MODULE_V1,
+    &ngx_http_nao_sso_module_ctx,          /* module context */
+    ngx_http_nao_sso_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_nao_sso_init_module,          /* init module */
+    ngx_http_nao_sso_init_process,         /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_nao_sso_exit_process,         /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+}
+
+
+enum ngx_http_nao_sso_field {
+    NAO_VAR_USER_ID,
+    NAO_VAR_EMAIL,
+    NAO_VAR_NAME,
+    NAO_VAR_ROLE,
+    NAO_VAR_TENANT
+};
+
+
+static ngx_http_variable_t  ngx_http_nao_sso_vars[] = {
+    { ngx_string("nao_sso_user_id"), NULL, ngx_http_nao_sso_variable,
+      NAO_VAR_USER_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_user_email"), NULL, ngx_http_nao_sso_variable,
+      NAO_VAR_EMAIL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_user_name"), NULL, ngx_http_nao_sso_variable,
+      NAO_VAR_NAME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_user_role"), NULL, ngx_http_nao_sso_variable,
+      NAO_VAR_ROLE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_tenant_id"), NULL, ngx_http_nao_sso_variable,
+      NAO_VAR_TENANT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_nao_sso_zone_name = ngx_string("nao_sso");
+
+nao::Worker  *nao::worker;
+
+
+/* a C++ object owned by a pool: destroyed with it */
+template <typename T>
+static T *
+ngx_http_nao_sso_pool_new(ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    T *object = new (std::nothrow) T();
+    if (object == NULL) {
+        return NULL;
+    }
+
+    cln->data = object;
+    cln->handler = [](void *data) { delete static_cast<T *>(data); };
+
+    return object;
+}
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_read_file(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t  full = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+        return std::nullopt;
+    }
+
+    std::ifstream in(std::string(nao::view(full)), std::ios::binary);
+    if (!in) {
+        return std::nullopt;
+    }
+
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_nao_sso_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_nao_sso_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ngx_http_nao_sso_main_conf_t)));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    mcf->zone_size = NGX_CONF_UNSET_SIZE;
+    mcf->secret_files = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    mcf->used = NGX_CONF_UNSET;
+
+    mcf->state = ngx_http_nao_sso_pool_new<nao::MainState>(cf->pool);
+    if (mcf->state == NULL) {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    if (mcf->secret_files == NGX_CONF_UNSET_PTR) {
+        return static_cast<char *>(NGX_CONF_OK);
+    }
+
+    auto *files = static_cast<ngx_str_t *>(mcf->secret_files->elts);
+
+    for (ngx_uint_t i = 0; i < mcf->secret_files->nelts; i++) {
+        auto text = ngx_http_nao_sso_read_file(cf, &files[i]);
+        if (!text) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "nao_sso_secret_file \"%V\" cannot be read",
+                               &files[i]);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        /* a trailing newline from an editor is not part of the secret */
+        while (!text->empty()
+               && (text->back() == '\n' || text->back() == '\r'))
+        {
+            text->pop_back();
+        }
+
+        if (text->size() < 32) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "nao_sso_secret_file \"%V\" holds %uz "
+                               "bytes, at least 32 are needed",
+                               &files[i], text->size());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        mcf->state->secrets.push_back(std::move(*text));
+    }
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+static void
+ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    nao::MainState *state = mcf->state;
+
+    if (mcf->licence_file.data == NULL) {
+        state->licenceProblem = "licence missing (nao_sso_license not set)";
+        return;
+    }
+
+    if (mcf->licence_key_file.data == NULL) {
+        state->licenceProblem =
+            "licence key missing (nao_sso_license_key not set)";
+        return;
+    }
+
+    auto token = ngx_http_nao_sso_read_file(cf, &mcf->licence_file);
+    if (!token) {
+        state->licenceProblem = "licence file \""
+            + std::string(nao::view(mcf->licence_file)) + "\" cannot be read";
+        return;
+    }
+
+    auto key = ngx_http_nao_sso_read_file(cf, &mcf->licence_key_file);
+    if (!key) {
+        state->licenceProblem = "licence key file \""
+            + std::string(nao::view(mcf->licence_key_file))
+            + "\" cannot be read";
+        return;
+    }
+
+    auto licence = nao::verifyLicence(*token, *key, ngx_time());
+    if (!licence) {
+        state->licenceProblem = licence.error();
+        return;
+    }
+
+    if (!licence->hasFeature("sso")) {
+        state->licenceProblem = "licence lacks the \"sso\" feature";
+        return;
+    }
+
+    state->licenceOk = true;
+    state->licenceExpires = licence->expires;
+}
+
+
+static char *
+ngx_http_nao_sso_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    auto *mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(conf);
+
+    ngx_conf_init_size_value(mcf->zone_size, 10 * 1024 * 1024);
+    ngx_conf_init_value(mcf->used, 0);
+
+    if (mcf->zone_size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "nao_sso_zone_size \"%uz\" is too small",
+                           mcf->zone_size);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (ngx_http_nao_sso_load_secrets(cf, mcf) != NGX_CONF_OK) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    ngx_http_nao_sso_check_licence(cf, mcf);
+
+    mcf->zone = ngx_shared_memory_add(cf, &ngx_http_nao_sso_zone_name,
+                                      mcf->zone_size,
+                                      &ngx_http_nao_sso_module);
+    if (mcf->zone == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    mcf->zone->init = nao::SessionStore::initZone;
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+static void *
+ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_nao_sso_srv_conf_t  *sscf;
+
+    sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ngx_http_nao_sso_srv_conf_t)));
+    if (sscf == NULL) {
+        return NULL;
+    }
+
+    sscf->cookie_secure = NGX_CONF_UNSET;
+    sscf->idle_timeout = NGX_CONF_UNSET;
+    sscf->max_age = NGX_CONF_UNSET;
+    sscf->timeout = NGX_CONF_UNSET_MSEC;
+
+    return sscf;
+}
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_directive(const ngx_str_t &value)
+{
+    if (value.data == NULL) {
+        return std::nullopt;
+    }
+
+    return std::string(nao::view(value));
+}
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_getenv(const char *name)
+{
+    const char *value = std::getenv(name);
+
+    if (value == NULL || *value == '\0') {
+        return std::nullopt;
+    }
+
+    return std::string(value);
+}
+
+
+static void
+ngx_http_nao_sso_merge_str(ngx_str_t *conf, const ngx_str_t &prev)
+{
+    /* unset stays NULL so that the environment can fill it in */
+    if (conf->data == NULL) {
+        *conf = prev;
+    }
+}
+
+
+static char *
+ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    nao::DirectiveValues  values;
+    nao::ServerState     *state = sscf->state;
+
+    values.clientId = ngx_http_nao_sso_directive(sscf->client_id);
+    values.clientSecret = ngx_http_nao_sso_directive(sscf->client_secret);
+    values.tenantId = ngx_http_nao_sso_directive(sscf->tenant_id);
+    values.tokenScope = ngx_http_nao_sso_directive(sscf->token_scope);
+    values.authority = ngx_http_nao_sso_directive(sscf->authority);
+
+    state->settings = nao::resolveSettings(values, ngx_http_nao_sso_getenv);
+
+    nao::Status checked = nao::checkSettings(state->settings);
+    if (!checked) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "nao_sso: %s",
+                           checked.error().c_str());
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (sscf->redirect_uri.data != NULL) {
+        std::string_view uri = nao::view(sscf->redirect_uri);
+
+        if (uri.rfind("https://", 0) != 0 && uri.rfind("http://", 0) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "nao_sso_redirect_uri \"%V\" is not an "
+                               "absolute http or https URL",
+                               &sscf->redirect_uri);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+
+    state->problems = nao::missingSettings(state->settings);
+    if (!mcf->state->licenceOk) {
+        state->problems.push_back(mcf->state->licenceProblem);
+    }
+
+    state->providerKey = state->settings.authority + "|"
+                         + state->settings.tenantId + "|"
+                         + std::to_string(sscf->timeout);
+    state->sessionCookie = sscf->cookie_secure ? "__Host-nao_sso"
+                                               : "nao_sso";
+    state->bindingPrefix = state->sessionCookie + "_b_";
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+static char *
+ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    auto *prev = static_cast<ngx_http_nao_sso_srv_conf_t *>(parent);
+    auto *conf = static_cast<ngx_http_nao_sso_srv_conf_t *>(child);
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    ngx_http_nao_sso_merge_str(&conf->client_id, prev->client_id);
+    ngx_http_nao_sso_merge_str(&conf->client_secret, prev->client_secret);
+    ngx_http_nao_sso_merge_str(&conf->tenant_id, prev->tenant_id);
+    ngx_http_nao_sso_merge_str(&conf->token_scope, prev->token_scope);
+    ngx_http_nao_sso_merge_str(&conf->authority, prev->authority);
+    ngx_http_nao_sso_merge_str(&conf->redirect_uri, prev->redirect_uri);
+    ngx_http_nao_sso_merge_str(&conf->password_login_url,
+                               prev->password_login_url);
+
+    ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
+    ngx_conf_merge_sec_value(conf->idle_timeout, prev->idle_timeout,
+                             8 * 3600);
+    ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 7 * 86400);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
+
+    conf->state = ngx_http_nao_sso_pool_new<nao::ServerState>(cf->pool);
+    if (conf->state == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_nao_sso_module));
+
+    return ngx_http_nao_sso_resolve(cf, conf, mcf);
+}
+
+
+static void *
+ngx_http_nao_sso_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_nao_sso_loc_conf_t  *lcf;
+
+    lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ngx_http_nao_sso_loc_conf_t)));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    lcf->mode = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    auto *prev = static_cast<ngx_http_nao_sso_loc_conf_t *>(parent);
+    auto *conf = static_cast<ngx_http_nao_sso_loc_conf_t *>(child);
+
+    ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_NAO_SSO_OFF);
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+static char *
+ngx_http_nao_sso_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    auto *lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(conf);
+    ngx_http_nao_sso_main_conf_t  *mcf;
+    char                          *rv;
+
+    rv = ngx_conf_set_enum_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (lcf->mode != NGX_HTTP_NAO_SSO_OFF) {
+        mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+            ngx_http_conf_get_module_main_conf(cf, ngx_http_nao_sso_module));
+        mcf->used = 1;
+    }
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+/* each distinct reason once per configuration load, nginx -t included */
+static void
+ngx_http_nao_sso_report(ngx_conf_t *cf, ngx_http_nao_sso_main_conf_t *mcf)
+{
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_core_srv_conf_t    **cscf;
+    ngx_http_nao_sso_srv_conf_t  *sscf;
+    std::set<std::string>         said;
+
+    if (!mcf->used) {
+        return;
+    }
+
+    cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    cscf = static_cast<ngx_http_core_srv_conf_t **>(cmcf->servers.elts);
+
+    for (ngx_uint_t s = 0; s < cmcf->servers.nelts; s++) {
+        sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+            cscf[s]->ctx->srv_conf[ngx_http_nao_sso_module.ctx_index]);
+
+        for (const std::string &problem : sscf->state->problems) {
+            if (!said.insert(problem).second) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "nao_sso: single sign-on is inactive, requests "
+                          "pass through to nao's own login: %s",
+                          problem.c_str());
+        }
+    }
+
+    if (mcf->state->secrets.empty()) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "nao_sso: no nao_sso_secret_file, using a random "
+                      "secret: sessions will not survive a restart and "
+                      "several nginx nodes need a shared secret");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+
+    /* private headers go in every mode, before any location is chosen */
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_nao_sso_post_read_handler;
+
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_nao_sso_access_handler;
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_nao_sso_module));
+    ngx_http_nao_sso_report(cf, mcf);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_init_module(ngx_cycle_t *cycle)
+{
+    static bool  initialised;
+
+    /* once per master: it is not safe to repeat while transfers run */
+    if (!initialised) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "curl_global_init() failed");
+            return NGX_ERROR;
+        }
+
+        initialised = true;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nao_sso_module));
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    try {
+        auto worker = std::make_unique<nao::Worker>(cycle->log);
+
+        if (!worker->client.valid()) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "curl_multi_init() failed");
+            return NGX_ERROR;
+        }
+
+        worker->secrets = mcf->state->secrets;
+        if (worker->secrets.empty()) {
+            worker->secrets.push_back(nao::SessionStore(mcf->zone).secret());
+        }
+
+        nao::worker = worker.release();
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "nao_sso: worker set-up failed: %s", e.what());
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle)
+{
+    delete nao::worker;
+    nao::worker = nullptr;
+}
+
+
+static void
+ngx_http_nao_sso_cleanup_ctx(void *data)
+{
+    auto *ctx = static_cast<ngx_http_nao_sso_ctx_t *>(data);
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    if (nao::worker != nullptr) {
+        nao::worker->client.cancel(ctx->transfer);
+
+        if (ctx->provider != nullptr) {
+            ctx->provider->cancel(ctx->waiter);
+        }
+    }
+
+    delete ctx;
+}
+
+
+/*
+ * ngx_http_internal_redirect() clears module contexts; the pool cleanup
+ * keeps ours reachable, as the realip module does with its own.
+ */
+ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+    ngx_pool_cleanup_t      *cln;
+
+    ctx = static_cast<ngx_http_nao_sso_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_nao_sso_module));
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_nao_sso_cleanup_ctx) {
+            ctx = static_cast<ngx_http_nao_sso_ctx_t *>(cln->data);
+            ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_nao_sso_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = new (std::nothrow) ngx_http_nao_sso_ctx_t();
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ngx_memzero(&ctx->deadline, sizeof(ngx_event_t));
+
+    cln->handler = ngx_http_nao_sso_cleanup_ctx;
+    cln->data = ctx;
+    ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+    std::string              cookies;
+
+    try {
+        ngx_http_nao_sso_strip_private_headers(r);
+
+        if (ngx_http_nao_sso_strip_cookies(r, &cookies) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* most requests carry none of our cookies and need no context */
+        if (!cookies.empty()) {
+            ctx = ngx_http_nao_sso_create_ctx(r);
+            if (ctx == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ctx->cookies = std::move(cookies);
+        }
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "nao_sso: %s", e.what());
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_ctx(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+
+    ctx = ngx_http_nao_sso_get_ctx(r);
+    if (ctx == NULL) {
+        ctx = ngx_http_nao_sso_create_ctx(r);
+    }
+
+    return ctx;
+}
+
+
+nao::SessionStore
+ngx_http_nao_sso_store(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_nao_sso_module));
+
+    return nao::SessionStore(mcf->zone);
+}
+
+
+bool
+ngx_http_nao_sso_active(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    if (!sscf->state->problems.empty() || nao::worker == nullptr) {
+        return false;
+    }
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_nao_sso_module));
+
+    if (ngx_time() < mcf->state->licenceExpires) {
+        return true;
+    }
+
+    if (!nao::worker->licenceExpiryLogged) {
+        nao::worker->licenceExpiryLogged = true;
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "nao_sso: the licence expired on %s, single sign-on "
+                      "is inactive and requests pass through to nao's own "
+                      "login",
+                      nao::isoTime(mcf->state->licenceExpires).c_str());
+    }
+
+    return false;
+}
+
+
+/*
+ * The session named by a well-signed cookie, if the store still has it;
+ * a bad cookie is simply no session.
+ */
+void
+ngx_http_nao_sso_load_session(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_ctx_t *ctx)
+{
+    if (ctx->sessionChecked) {
+        return;
+    }
+
+    ctx->sessionChecked = true;
+
+    auto value = nao::findCookie(ctx->cookies, sscf->state->sessionCookie);
+    if (!value) {
+        return;
+    }
+
+    auto payload = nao::verifyCookieValue(*value, nao::worker->secrets);
+    auto id = payload ? nao::base64urlDecode(*payload) : std::nullopt;
+
+    if (!id || id->size() != nao::kIdBytes) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nao_sso: client sent an invalid session cookie");
+        return;
+    }
+
+    nao::SessionLimits limits{sscf->idle_timeout, sscf->max_age};
+
+    ctx->session = ngx_http_nao_sso_store(r).touchSession(*id, ngx_time(),
+                                                           limits);
+    if (!ctx->session) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "nao_sso: session cookie names no live session");
+        return;
+    }
+
+    ctx->sessionId = std::move(*id);
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_access(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_loc_conf_t  *lcf;
+    ngx_http_nao_sso_srv_conf_t  *sscf;
+    ngx_http_nao_sso_ctx_t       *ctx;
+
+    lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r, ngx_http_nao_sso_module));
+    sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+        ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
+
+    if (lcf->mode == NGX_HTTP_NAO_SSO_OFF || !ngx_http_nao_sso_active(r, sscf))
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_nao_sso_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_nao_sso_is_endpoint(r)) {
+        return ngx_http_nao_sso_endpoint(r, ctx);
+    }
+
+    ngx_http_nao_sso_load_session(r, sscf, ctx);
+
+    if (ctx->session) {
+        if (ngx_http_nao_sso_add_identity(r, *ctx->session) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (lcf->mode == NGX_HTTP_NAO_SSO_OPTIONAL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_nao_sso_deny(r);
+}
+
+
+/* no exception may unwind into nginx */
+static ngx_int_t
+ngx_http_nao_sso_access_handler(ngx_http_request_t *r)
+{
+    try {
+        return ngx_http_nao_sso_access(r);
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "nao_sso: %s", e.what());
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+    const std::string       *field;
+
+    ctx = ngx_http_nao_sso_get_ctx(r->main);
+    if (ctx == NULL || !ctx->session) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+    case NAO_VAR_USER_ID:
+        field = &ctx->session->userId;
+        break;
+    case NAO_VAR_EMAIL:
+        field = &ctx->session->email;
+        break;
+    case NAO_VAR_NAME:
+        field = &ctx->session->name;
+        break;
+    case NAO_VAR_ROLE:
+        field = &ctx->session->role;
+        break;
+    default:
+        field = &ctx->session->tenantId;
+        break;
+    }
+
+    v->data = (u_char *) field->data();
+    v->len = field->size();
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}

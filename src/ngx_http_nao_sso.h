@@ -1,0 +1,148 @@
+/*
+ * What the module's nginx-facing files share: configuration, the request
+ * context and the worker's clients.
+ */
+
+#ifndef NGX_HTTP_NAO_SSO_H
+#define NGX_HTTP_NAO_SSO_H
+
+#include "event_bridge.h"
+#include "http_client.h"
+#include "ngx.h"
+#include "oidc.h"
+#include "provider.h"
+#include "session_store.h"
+#include "settings.h"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+extern ngx_module_t  ngx_http_nao_sso_module;
+}
+
+#define NGX_HTTP_NAO_SSO_OFF       0
+#define NGX_HTTP_NAO_SSO_ON        1
+#define NGX_HTTP_NAO_SSO_OPTIONAL  2
+
+namespace nao {
+
+/* what the master worked out from the http{} level */
+struct MainState {
+    std::vector<std::string> secrets;     /* from nao_sso_secret_file */
+    bool licenceOk = false;
+    int64_t licenceExpires = 0;
+    std::string licenceProblem;
+};
+
+/* what the master worked out for one server{} */
+struct ServerState {
+    ProviderSettings settings;
+    std::vector<std::string> problems;    /* why SSO is inactive */
+    std::string providerKey;
+    std::string sessionCookie;            /* "__Host-nao_sso" or "nao_sso" */
+    std::string bindingPrefix;            /* session cookie + "_b_" */
+};
+
+/* per worker process */
+struct Worker {
+    explicit Worker(ngx_log_t *log) : reactor(log), client(reactor)
+    {
+        reactor.attach(&client);
+    }
+
+    NgxReactor reactor;
+    HttpClient client;
+    std::vector<std::string> secrets;     /* first signs, all verify */
+    std::map<std::string, std::unique_ptr<Provider>> providers;
+    bool licenceExpiryLogged = false;
+};
+
+extern Worker *worker;
+
+}  // namespace nao
+
+struct ngx_http_nao_sso_main_conf_t {
+    size_t            zone_size;
+    ngx_array_t      *secret_files;
+    ngx_str_t         licence_file;
+    ngx_str_t         licence_key_file;
+    ngx_shm_zone_t   *zone;
+    ngx_flag_t        used;
+    nao::MainState   *state;
+};
+
+struct ngx_http_nao_sso_srv_conf_t {
+    ngx_str_t          client_id;
+    ngx_str_t          client_secret;
+    ngx_str_t          tenant_id;
+    ngx_str_t          token_scope;
+    ngx_str_t          authority;
+    ngx_str_t          redirect_uri;
+    ngx_str_t          password_login_url;
+    ngx_flag_t         cookie_secure;
+    time_t             idle_timeout;
+    time_t             max_age;
+    ngx_msec_t         timeout;
+    nao::ServerState  *state;
+};
+
+struct ngx_http_nao_sso_loc_conf_t {
+    ngx_uint_t         mode;
+};
+
+/*
+ * Request state. It outlives internal redirects (found again through its
+ * pool cleanup) and its cleanup cancels whatever is in flight.
+ */
+struct ngx_http_nao_sso_ctx_t {
+    ngx_http_request_t              *request;
+    std::string                      cookies;     /* the module's, as sent */
+    bool                             sessionChecked = false;
+    std::optional<nao::SessionData>  session;
+    std::string                      sessionId;
+
+    /* an identity provider step in flight */
+    uint64_t                         transfer = 0;
+    uint64_t                         waiter = 0;
+    nao::Provider                   *provider = nullptr;
+    ngx_event_t                      deadline;
+    bool                             waited = false;
+
+    /* the callback's progress */
+    nao::PendingSignIn               pending;
+    std::string                      bindingCookie;
+    std::string                      code;
+    std::optional<nao::TokenResponse> tokens;
+    bool                             keysRefetched = false;
+};
+
+/* module.cpp */
+ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_get_ctx(ngx_http_request_t *r);
+ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_ctx(ngx_http_request_t *r);
+void ngx_http_nao_sso_load_session(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_ctx_t *ctx);
+bool ngx_http_nao_sso_active(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf);
+nao::SessionStore ngx_http_nao_sso_store(ngx_http_request_t *r);
+
+/* headers.cpp */
+void ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
+ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
+    std::string *captured);
+ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
+    const nao::SessionData &session);
+std::string_view ngx_http_nao_sso_header(ngx_http_request_t *r,
+    std::string_view lowcase);
+bool ngx_http_nao_sso_is_navigation(ngx_http_request_t *r);
+
+/* endpoints.cpp */
+bool ngx_http_nao_sso_is_endpoint(ngx_http_request_t *r);
+ngx_int_t ngx_http_nao_sso_endpoint(ngx_http_request_t *r,
+    ngx_http_nao_sso_ctx_t *ctx);
+ngx_int_t ngx_http_nao_sso_deny(ngx_http_request_t *r);
+
+#endif

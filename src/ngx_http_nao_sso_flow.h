@@ -1,0 +1,73 @@
+/*
+ * The machinery the endpoints share: building and sending a reply,
+ * waiting for the identity provider, failing plainly.
+ */
+
+#ifndef NGX_HTTP_NAO_SSO_FLOW_H
+#define NGX_HTTP_NAO_SSO_FLOW_H
+
+#include "ngx_http_nao_sso.h"
+#include "pages.h"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nao::flow {
+
+inline constexpr std::string_view kSignIn = "/api/auth/sign-in";
+inline constexpr std::string_view kSignInMicrosoft =
+    "/api/auth/sign-in/microsoft";
+inline constexpr std::string_view kCallback = "/api/auth/callback/microsoft";
+inline constexpr std::string_view kSignOut = "/api/auth/sign-out";
+inline constexpr std::string_view kGetSession = "/api/auth/get-session";
+
+inline constexpr int64_t kSignInTtl = 600;
+inline constexpr size_t kBindingBytes = 16;
+inline constexpr size_t kBindingNameChars = 8;
+
+struct Reply {
+    ngx_uint_t status = NGX_HTTP_OK;
+    std::string type = "text/html; charset=utf-8";
+    std::string body;
+    std::string location;
+    std::vector<std::string> cookies;
+};
+
+using Step = std::function<void()>;
+using Failure = std::function<void(const std::string &problem)>;
+
+/* sends the reply and finalizes the request */
+void finish(ngx_http_nao_sso_ctx_t *ctx, const Reply &reply);
+
+Reply errorReply(ngx_http_request_t *r, const ErrorView &view);
+Reply redirectReply(std::string location);
+Reply idpUnavailable(ngx_http_request_t *r, const std::string &returnTo);
+
+std::string cookieAttributes(ngx_http_nao_sso_srv_conf_t *sscf,
+    int64_t maxAge);
+std::string expiredCookie(ngx_http_nao_sso_srv_conf_t *sscf,
+    const std::string &name);
+
+std::optional<std::string> arg(ngx_http_request_t *r, std::string_view name);
+Provider *providerFor(ngx_http_nao_sso_srv_conf_t *sscf);
+
+/* logs the problem at error and answers 502 */
+void failIdp(ngx_http_nao_sso_ctx_t *ctx, const std::string &problem,
+    const std::string &returnTo);
+
+void guard(ngx_http_nao_sso_ctx_t *ctx, const Step &step);
+void await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf);
+void resumed(ngx_http_nao_sso_ctx_t *ctx);
+
+/* runs next once the discovery document is known, else fail */
+void awaitMetadata(ngx_http_nao_sso_ctx_t *ctx,
+    ngx_http_nao_sso_srv_conf_t *sscf, Step next, Failure fail);
+
+/* /api/auth/callback/microsoft */
+void callback(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf);
+
+}  // namespace nao::flow
+
+#endif

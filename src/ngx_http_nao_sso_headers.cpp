@@ -1,0 +1,293 @@
+/*
+ * Request headers: removing the ones a client must not be able to send
+ * upstream, hiding the module's cookies, adding the identity.
+ *
+ * Entries are removed from the headers list without moving any element:
+ * headers_in keeps pointers into the list (Host, Cookie, ...), so a part
+ * is split around the removed element instead.
+ */
+
+#include "ngx_http_nao_sso.h"
+
+#include "cookie.h"
+
+namespace {
+
+const std::string_view kPrivatePrefix = "x-nao-";
+
+
+/*
+ * Empty parts break nginx's usual list walk, so none is left behind; and
+ * the last part is declared full, so that ngx_list_push() starts a new
+ * part instead of writing into an array that a split part shares.
+ */
+bool
+normalize(ngx_pool_t *pool, ngx_list_t *list)
+{
+    ngx_list_part_t *prev = &list->part;
+
+    for (ngx_list_part_t *part = list->part.next; part != nullptr; ) {
+        ngx_list_part_t *next = part->next;
+
+        if (part->nelts == 0) {
+            prev->next = next;
+        } else {
+            prev = part;
+        }
+
+        part = next;
+    }
+
+    list->last = prev;
+
+    if (list->part.nelts == 0 && list->part.next != nullptr) {
+        if (list->last == list->part.next) {
+            list->last = &list->part;
+        }
+
+        list->part = *list->part.next;
+    }
+
+    if (list->part.nelts == 0) {
+        /* nothing is left to point into: fresh storage is safe */
+        list->nalloc = 4;
+        list->part.elts = ngx_palloc(pool, list->nalloc * list->size);
+        list->part.next = nullptr;
+        list->last = &list->part;
+        return list->part.elts != nullptr;
+    }
+
+    list->nalloc = list->last->nelts;
+    return true;
+}
+
+
+/* removes element i of part by splitting the part around it */
+bool
+removeAt(ngx_pool_t *pool, ngx_list_t *list, ngx_list_part_t *part,
+    ngx_uint_t i)
+{
+    auto *elts = static_cast<u_char *>(part->elts);
+    ngx_uint_t tail = part->nelts - i - 1;
+
+    if (tail > 0) {
+        auto *rest = static_cast<ngx_list_part_t *>(
+            ngx_palloc(pool, sizeof(ngx_list_part_t)));
+        if (rest == nullptr) {
+            return false;
+        }
+
+        rest->elts = elts + (i + 1) * list->size;
+        rest->nelts = tail;
+        rest->next = part->next;
+        part->next = rest;
+    }
+
+    part->nelts = i;
+    return true;
+}
+
+
+bool
+hasPrivatePrefix(const ngx_table_elt_t &h)
+{
+    return h.key.len >= kPrivatePrefix.size()
+           && ngx_strncasecmp(h.key.data, (u_char *) kPrivatePrefix.data(),
+                              kPrivatePrefix.size()) == 0;
+}
+
+
+/* removes every element the predicate selects */
+template <typename Pred>
+void
+removeHeaders(ngx_http_request_t *r, Pred pred)
+{
+    ngx_list_t *list = &r->headers_in.headers;
+    bool removed = false;
+
+    for (ngx_list_part_t *part = &list->part; part != nullptr; ) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        ngx_uint_t i;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (pred(h[i])) {
+                break;
+            }
+        }
+
+        if (i == part->nelts) {
+            part = part->next;
+            continue;
+        }
+
+        if (!removeAt(r->pool, list, part, i)) {
+            /* hide it at least: an empty value is not forwarded */
+            h[i].value.len = 0;
+            part = part->next;
+            continue;
+        }
+
+        removed = true;
+        part = part->next;
+    }
+
+    if (removed && !normalize(r->pool, list)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "nao_sso: ngx_palloc() failed");
+    }
+}
+
+
+bool
+pushHeader(ngx_http_request_t *r, std::string_view name,
+    std::string_view value)
+{
+    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
+        ngx_list_push(&r->headers_in.headers));
+    if (h == nullptr) {
+        return false;
+    }
+
+    h->key = nao::poolString(r->pool, name);
+    h->value = nao::poolString(r->pool, value);
+    h->lowcase_key = static_cast<u_char *>(ngx_pnalloc(r->pool, name.size()));
+    if (h->key.data == nullptr || h->value.data == nullptr
+        || h->lowcase_key == nullptr)
+    {
+        return false;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+    return true;
+}
+
+}  // namespace
+
+
+void
+ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r)
+{
+    removeHeaders(r, hasPrivatePrefix);
+}
+
+
+/*
+ * Keeps the module's cookies in the context and takes them out of what
+ * the upstream will see.
+ */
+ngx_int_t
+ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
+{
+    static const std::vector<std::string_view> prefixes = {
+        "nao_sso", "__Host-nao_sso"
+    };
+
+    ngx_list_part_t *part = &r->headers_in.headers.part;
+    bool emptied = false;
+
+    for (; part != nullptr; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].key.len != 6
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6)
+                   != 0)
+            {
+                continue;
+            }
+
+            std::string kept = nao::removeCookies(nao::view(h[i].value),
+                                                  prefixes);
+            if (kept.size() == h[i].value.len) {
+                continue;
+            }
+
+            if (!captured->empty()) {
+                *captured += "; ";
+            }
+            *captured += nao::view(h[i].value);
+
+            h[i].value = nao::poolString(r->pool, kept);
+            if (h[i].value.data == nullptr) {
+                return NGX_ERROR;
+            }
+
+            emptied = emptied || kept.empty();
+        }
+    }
+
+    if (emptied) {
+        removeHeaders(r, [](const ngx_table_elt_t &h) {
+            return h.key.len == 6 && h.value.len == 0
+                   && ngx_strncasecmp(h.key.data, (u_char *) "cookie", 6)
+                      == 0;
+        });
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
+    const nao::SessionData &session)
+{
+    /* after an internal redirect our own headers are already there */
+    ngx_http_nao_sso_strip_private_headers(r);
+
+    bool ok = pushHeader(r, "X-Nao-User-Id", session.userId)
+              && pushHeader(r, "X-Nao-User-Email", session.email)
+              && pushHeader(r, "X-Nao-User-Name", session.name)
+              && pushHeader(r, "X-Nao-User-Role", session.role)
+              && pushHeader(r, "X-Nao-Tenant-Id", session.tenantId);
+
+    return ok ? NGX_OK : NGX_ERROR;
+}
+
+
+std::string_view
+ngx_http_nao_sso_header(ngx_http_request_t *r, std::string_view lowcase)
+{
+    for (ngx_list_part_t *part = &r->headers_in.headers.part;
+         part != nullptr;
+         part = part->next)
+    {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == lowcase.size()
+                && ngx_strncmp(h[i].lowcase_key, lowcase.data(),
+                               lowcase.size()) == 0)
+            {
+                return nao::view(h[i].value);
+            }
+        }
+    }
+
+    return {};
+}
+
+
+/*
+ * A browser navigation is sent to the sign-in page; anything else (fetch,
+ * XHR, curl) gets a 401 it can act on.
+ */
+bool
+ngx_http_nao_sso_is_navigation(ngx_http_request_t *r)
+{
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return false;
+    }
+
+    std::string_view mode = ngx_http_nao_sso_header(r, "sec-fetch-mode");
+    if (!mode.empty()) {
+        return mode == "navigate";
+    }
+
+    if (!ngx_http_nao_sso_header(r, "x-requested-with").empty()) {
+        return false;
+    }
+
+    return ngx_http_nao_sso_header(r, "accept").find("text/html")
+           != std::string_view::npos;
+}
