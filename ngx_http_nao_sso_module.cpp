@@ -793,6 +793,40 @@ ngx_http_nao_sso_create_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * The callback's query holds the authorization code. nginx puts the
+ * request line into every error log line and the access log's $request,
+ * and the URI with its arguments into its debug lines, so both are
+ * masked; the context keeps the real arguments.
+ */
+static bool
+ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args)
+{
+    static const std::string_view callback = "/api/auth/callback/microsoft";
+    static ngx_str_t masked_args = ngx_string("masked");
+
+    if (r->args.len == 0 || nao::view(r->uri) != callback) {
+        return false;
+    }
+
+    *args = std::string(nao::view(r->args));
+    r->args = masked_args;
+
+    std::string line(nao::view(r->method_name));
+    line += " ";
+    line += callback;
+    line += "?[masked] ";
+    line += nao::view(r->http_protocol);
+
+    ngx_str_t masked = nao::poolString(r->pool, line);
+    if (masked.data != NULL) {
+        r->request_line = masked;
+    }
+
+    return true;
+}
+
+
 static ngx_int_t
 ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
 {
@@ -800,6 +834,9 @@ ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
     std::string              cookies;
 
     try {
+        std::string args;
+        bool callback = ngx_http_nao_sso_mask_callback(r, &args);
+
         ngx_http_nao_sso_strip_private_headers(r);
 
         if (ngx_http_nao_sso_strip_cookies(r, &cookies) != NGX_OK) {
@@ -807,13 +844,14 @@ ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
         }
 
         /* most requests carry none of our cookies and need no context */
-        if (!cookies.empty()) {
+        if (!cookies.empty() || callback) {
             ctx = ngx_http_nao_sso_create_ctx(r);
             if (ctx == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             ctx->cookies = std::move(cookies);
+            ctx->args = std::move(args);
         }
 
     } catch (const std::exception &e) {

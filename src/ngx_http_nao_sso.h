@@ -101,6 +101,7 @@ struct ngx_http_nao_sso_loc_conf_t {
 struct ngx_http_nao_sso_ctx_t {
     ngx_http_request_t              *request;
     std::string                      cookies;     /* the module's, as sent */
+    std::string                      args;        /* the callback's, masked */
     bool                             sessionChecked = false;
     std::optional<nao::SessionData>  session;
     std::string                      sessionId;

@@ -208,6 +208,12 @@ redirectUri(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf)
 std::optional<std::string>
 arg(ngx_http_request_t *r, std::string_view name)
 {
+    ngx_http_nao_sso_ctx_t *ctx = ngx_http_nao_sso_get_ctx(r);
+
+    if (ctx != nullptr && !ctx->args.empty()) {
+        return nao::queryParam(ctx->args, name);
+    }
+
     return nao::queryParam(nao::view(r->args), name);
 }
 
