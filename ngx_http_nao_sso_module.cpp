@@ -110,6 +110,9 @@ static ngx_command_t  ngx_http_nao_sso_commands[] = {
     { ngx_string("nao_sso_idp_timeout"), NAO_SRV, ngx_conf_set_msec_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(timeout), NULL },
 
+    { ngx_string("nao_sso_signin_timeout"), NAO_SRV, ngx_conf_set_sec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(signin_timeout), NULL },
+
       ngx_null_command
 };
 
@@ -403,6 +406,7 @@ ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf)
     sscf->idle_timeout = NGX_CONF_UNSET;
     sscf->max_age = NGX_CONF_UNSET;
     sscf->timeout = NGX_CONF_UNSET_MSEC;
+    sscf->signin_timeout = NGX_CONF_UNSET;
 
     return sscf;
 }
@@ -513,6 +517,7 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                              8 * 3600);
     ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 7 * 86400);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
+    ngx_conf_merge_sec_value(conf->signin_timeout, prev->signin_timeout, 600);
 
     conf->state = ngx_http_nao_sso_pool_new<nao::ServerState>(cf->pool);
     if (conf->state == NULL) {
@@ -1028,7 +1033,26 @@ ngx_http_nao_sso_variable(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t  *ctx;
     const std::string       *field;
 
-    ctx = ngx_http_nao_sso_get_ctx(r->main);
+    r = r->main;
+    ctx = ngx_http_nao_sso_get_ctx(r);
+
+    /* a variable may be read before the access phase, e.g. by "return" */
+    if (ctx != NULL && !ctx->sessionChecked) {
+        auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+            ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
+
+        if (ngx_http_nao_sso_active(r, sscf)) {
+            try {
+                ngx_http_nao_sso_load_session(r, sscf, ctx);
+
+            } catch (const std::exception &e) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "nao_sso: %s", e.what());
+                return NGX_ERROR;
+            }
+        }
+    }
+
     if (ctx == NULL || !ctx->session) {
         v->not_found = 1;
         return NGX_OK;

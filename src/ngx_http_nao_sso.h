@@ -87,6 +87,7 @@ struct ngx_http_nao_sso_srv_conf_t {
     time_t             idle_timeout;
     time_t             max_age;
     ngx_msec_t         timeout;
+    time_t             signin_timeout;
     nao::ServerState  *state;
 };
 

@@ -434,7 +434,8 @@ redirectToMicrosoft(ngx_http_nao_sso_ctx_t *ctx,
     pending.created = now;
 
     if (!ngx_http_nao_sso_store(r).putPending(*state, pending,
-                                              now + kSignInTtl, now))
+                                              now + sscf->signin_timeout,
+                                              now))
     {
         failIdp(ctx, "no room in the nao_sso zone for a new sign-in",
                 returnTo);
@@ -457,7 +458,7 @@ redirectToMicrosoft(ngx_http_nao_sso_ctx_t *ctx,
     reply.cookies.push_back(sscf->state->bindingPrefix
                             + request.state.substr(0, kBindingNameChars)
                             + "=" + b64(binding)
-                            + cookieAttributes(sscf, kSignInTtl));
+                            + cookieAttributes(sscf, sscf->signin_timeout));
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "nao_sso: redirecting to the authorize endpoint");

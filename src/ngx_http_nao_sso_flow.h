@@ -23,7 +23,6 @@ inline constexpr std::string_view kCallback = "/api/auth/callback/microsoft";
 inline constexpr std::string_view kSignOut = "/api/auth/sign-out";
 inline constexpr std::string_view kGetSession = "/api/auth/get-session";
 
-inline constexpr int64_t kSignInTtl = 600;
 inline constexpr size_t kBindingBytes = 16;
 inline constexpr size_t kBindingNameChars = 8;
 
