@@ -14,11 +14,17 @@
 
 namespace nao {
 
-/* payload must be base64url text; the result is cookie-safe */
+/*
+ * payload must be base64url text; the result is cookie-safe. Empty when
+ * the secret is empty or the MAC cannot be computed.
+ */
 std::string signCookieValue(std::string_view payload,
     std::string_view secret);
 
-/* the payload when some secret's MAC matches, else nullopt */
+/*
+ * the payload when some secret's MAC matches, else nullopt; empty
+ * secrets in the list are skipped
+ */
 std::optional<std::string> verifyCookieValue(std::string_view value,
     const std::vector<std::string> &secrets);
 

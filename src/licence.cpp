@@ -1,0 +1,180 @@
+/* the nao Enterprise licence: an Ed25519-signed compact JWS */
+
+#include "licence.h"
+
+#include "jose.h"
+#include "json.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace nao {
+
+namespace {
+
+std::string_view
+trimSpace(std::string_view text)
+{
+    constexpr std::string_view kSpace = " \t\r\n\f\v";
+
+    size_t start = text.find_first_not_of(kSpace);
+
+    if (start == std::string_view::npos) {
+        return std::string_view();
+    }
+
+    size_t end = text.find_last_not_of(kSpace);
+
+    return text.substr(start, end - start + 1);
+}
+
+/* YYYY-MM-DD in UTC; the raw number when the date cannot be shown */
+std::string
+utcDate(int64_t seconds)
+{
+    time_t time = static_cast<time_t>(seconds);
+    struct tm parts;
+
+    if (static_cast<int64_t>(time) != seconds
+        || gmtime_r(&time, &parts) == nullptr) {
+        return "\"" + std::to_string(seconds) + "\"";
+    }
+
+    char text[32];
+
+    std::snprintf(text, sizeof(text), "%04d-%02d-%02d",
+        parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday);
+
+    return text;
+}
+
+Error
+malformed(const char *why)
+{
+    return fail(std::string("licence is malformed: ") + why);
+}
+
+Result<std::vector<std::string>>
+readFeatures(const json_t *payload)
+{
+    const json_t *features = json_object_get(payload, "features");
+
+    if (features == nullptr || !json_is_array(features)) {
+        return malformed("\"features\" is not an array");
+    }
+
+    std::vector<std::string> names;
+    size_t index;
+    const json_t *feature;
+
+    json_array_foreach(features, index, feature) {
+        if (!json_is_string(feature)) {
+            return malformed("\"features\" holds a value that is not a "
+                "string");
+        }
+
+        names.emplace_back(json_string_value(feature),
+            json_string_length(feature));
+    }
+
+    return names;
+}
+
+Result<Licence>
+readClaims(const json_t *payload)
+{
+    Licence licence;
+
+    auto features = readFeatures(payload);
+
+    if (!features) {
+        return fail(features.error());
+    }
+
+    licence.features = std::move(features.value());
+
+    auto expires = jsonInteger(payload, "exp");
+
+    if (!expires) {
+        return malformed("\"exp\" is missing or not an integer");
+    }
+
+    licence.expires = *expires;
+
+    if (json_object_get(payload, "nbf") != nullptr) {
+        auto notBefore = jsonInteger(payload, "nbf");
+
+        if (!notBefore) {
+            return malformed("\"nbf\" is not an integer");
+        }
+
+        licence.notBefore = *notBefore;
+    }
+
+    if (json_object_get(payload, "sub") != nullptr) {
+        auto subject = jsonString(payload, "sub");
+
+        if (!subject) {
+            return malformed("\"sub\" is not a string");
+        }
+
+        licence.subject = std::move(*subject);
+    }
+
+    return licence;
+}
+
+}  // namespace
+
+bool
+Licence::hasFeature(std::string_view name) const
+{
+    return std::find(features.begin(), features.end(), name)
+        != features.end();
+}
+
+Result<Licence>
+verifyLicence(std::string_view token, std::string_view publicKeyPem,
+    int64_t now)
+{
+    auto jws = parseJws(trimSpace(token));
+
+    if (!jws) {
+        return fail("licence is malformed");
+    }
+
+    /* the header is not trusted to choose the algorithm */
+    if (jws->alg != "EdDSA") {
+        return fail("licence algorithm is not \"EdDSA\"");
+    }
+
+    auto key = loadEd25519PublicKey(publicKeyPem);
+
+    if (!key) {
+        return fail("licence " + key.error());
+    }
+
+    if (!verifyEd25519(key->get(), jws->signingInput, jws->signature)) {
+        return fail("licence signature is invalid");
+    }
+
+    auto licence = readClaims(jws->payload.get());
+
+    if (!licence) {
+        return licence;
+    }
+
+    if (now >= licence->expires) {
+        return fail("licence expired on " + utcDate(licence->expires));
+    }
+
+    if (now < licence->notBefore) {
+        return fail("licence is not valid before "
+            + utcDate(licence->notBefore));
+    }
+
+    return licence;
+}
+
+}  // namespace nao
