@@ -151,6 +151,10 @@ struct AuthErrorAdvice {
 AuthErrorAdvice adviseOnAuthError(std::string_view error,
     std::string_view description);
 
+/* the same, naming the exact redirect URI to register for 50011 */
+AuthErrorAdvice adviseOnAuthError(std::string_view error,
+    std::string_view description, std::string_view redirectUri);
+
 }  // namespace nao
 
 #endif
