@@ -312,10 +312,13 @@ sanitizeReturnTo(std::string_view path)
 
     /*
      * Anything downstream that decodes the path once more must not find
-     * "//", "\" or a line break in it either.
+     * "//", "\" or a line break in it either. The query is left alone:
+     * an encoded line break there is ordinary (a SQL text, say).
      */
-    if (path.find('%') != std::string_view::npos) {
-        std::optional<std::string> again = urlDecode(path);
+    std::string_view pathOnly = path.substr(0, path.find_first_of("?#"));
+
+    if (pathOnly.find('%') != std::string_view::npos) {
+        std::optional<std::string> again = urlDecode(pathOnly);
 
         if (again && !returnToShapeOk(*again)) {
             return "/";

@@ -136,7 +136,8 @@ testQueryParam(void **state)
 }
 
 /*
- * Scenario: ordinary same-site paths.
+ * Scenario: ordinary same-site paths, some with encoded line breaks or
+ * slashes in the query, or a stray "%".
  * Expected: kept byte for byte, query and fragment included.
  */
 void
@@ -150,6 +151,9 @@ testReturnToKeepsPaths(void **state)
         "/dashboards/42?tab=sql&q=a%20b");
     assertReturnTo("/a//b", "/a//b");
     assertReturnTo("/caf\xc3\xa9", "/caf\xc3\xa9");
+    assertReturnTo("/sql?q=SELECT%0A1", "/sql?q=SELECT%0A1");
+    assertReturnTo("/a?next=%2F%2Fx#%0a", "/a?next=%2F%2Fx#%0a");
+    assertReturnTo("/100%", "/100%");
 }
 
 /*
@@ -167,7 +171,7 @@ testReturnToRefusesHostile(void **state)
         "javascript:", "data:text/html,x", "evil.com", " /ok", "/ok\r\n",
         "/\r\nSet-Cookie: a=b", "/a\tb", "/a\x7f", "/%0d%0a",
         "/x%0aLocation:%20//evil.com", "/%2f%2fevil.com", "/%2F/evil.com",
-        "/%5cevil.com", "/a%5Cb", "?x=1", "#f",
+        "/%5cevil.com", "/a%5Cb", "/a%0d%0a?x=1", "?x=1", "#f",
     };
 
     for (const char *input : hostile) {
