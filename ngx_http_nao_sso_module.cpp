@@ -739,7 +739,7 @@ ngx_http_nao_sso_cleanup_ctx(void *data)
         }
     }
 
-    delete ctx;
+    ctx->~ngx_http_nao_sso_ctx_t();
 }
 
 
@@ -777,21 +777,18 @@ ngx_http_nao_sso_create_ctx(ngx_http_request_t *r)
     ngx_pool_cleanup_t      *cln;
     ngx_http_nao_sso_ctx_t  *ctx;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    /* the pool holds the memory; the cleanup runs the destructor */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_nao_sso_ctx_t));
     if (cln == NULL) {
         return NULL;
     }
 
-    ctx = new (std::nothrow) ngx_http_nao_sso_ctx_t();
-    if (ctx == NULL) {
-        return NULL;
-    }
+    ctx = new (cln->data) ngx_http_nao_sso_ctx_t();
 
     ctx->request = r;
     ngx_memzero(&ctx->deadline, sizeof(ngx_event_t));
 
     cln->handler = ngx_http_nao_sso_cleanup_ctx;
-    cln->data = ctx;
     ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);
 
     return ctx;
@@ -926,6 +923,37 @@ ngx_http_nao_sso_active(ngx_http_request_t *r,
 
 
 /*
+ * The session id in a cookie value whose MAC verifies. A verified value
+ * is remembered, so the MAC is computed once per cookie and worker.
+ */
+static std::optional<std::string>
+ngx_http_nao_sso_cookie_id(std::string_view value)
+{
+    auto &cache = nao::worker->verifiedCookies;
+    std::string key(value);
+
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+        return it->second;
+    }
+
+    auto payload = nao::verifyCookieValue(value, nao::worker->secrets);
+    auto id = payload ? nao::base64urlDecode(*payload) : std::nullopt;
+
+    if (!id || id->size() != nao::kIdBytes) {
+        return std::nullopt;
+    }
+
+    if (cache.size() >= nao::Worker::kCacheEntries) {
+        cache.clear();
+    }
+
+    cache.emplace(std::move(key), *id);
+    return id;
+}
+
+
+/*
  * The session named by a well-signed cookie, if the store still has it;
  * a bad cookie is simply no session.
  */
@@ -944,26 +972,46 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
         return;
     }
 
-    auto payload = nao::verifyCookieValue(*value, nao::worker->secrets);
-    auto id = payload ? nao::base64urlDecode(*payload) : std::nullopt;
-
-    if (!id || id->size() != nao::kIdBytes) {
+    auto id = ngx_http_nao_sso_cookie_id(*value);
+    if (!id) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "nao_sso: client sent an invalid session cookie");
         return;
     }
 
     nao::SessionLimits limits{sscf->idle_timeout, sscf->max_age};
+    auto &cache = nao::worker->sessions;
+    auto cached = cache.find(*id);
+    uint64_t known = cached != cache.end() ? cached->second.version : 0;
 
-    ctx->session = ngx_http_nao_sso_store(r).touchSession(*id, ngx_time(),
-                                                           limits);
-    if (!ctx->session) {
+    auto touched = ngx_http_nao_sso_store(r).touchSession(*id, ngx_time(),
+                                                           limits, known);
+    if (!touched) {
+        if (cached != cache.end()) {
+            cache.erase(cached);
+        }
+
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "nao_sso: session cookie names no live session");
         return;
     }
 
+    if (touched->data) {
+        if (cache.size() >= nao::Worker::kCacheEntries) {
+            cache.clear();
+        }
+
+        auto data = std::make_shared<const nao::SessionData>(
+            std::move(*touched->data));
+        cache[*id] = nao::Worker::CachedSession{touched->version, data};
+        ctx->session = std::move(data);
+
+    } else {
+        ctx->session = cached->second.data;
+    }
+
     ctx->sessionId = std::move(*id);
+    ctx->sessionExpires = touched->expires;
 }
 
 
@@ -996,7 +1044,7 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     ngx_http_nao_sso_load_session(r, sscf, ctx);
 
     if (ctx->session) {
-        if (ngx_http_nao_sso_add_identity(r, *ctx->session) != NGX_OK) {
+        if (ngx_http_nao_sso_add_identity(r, ctx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

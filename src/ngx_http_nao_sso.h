@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,21 @@ struct Worker {
     std::vector<std::string> secrets;     /* first signs, all verify */
     std::map<std::string, std::unique_ptr<Provider>> providers;
     bool licenceExpiryLogged = false;
+
+    /*
+     * Hot-path caches, bounded and simply cleared when full: cookie
+     * values whose MAC has been verified, and session data by id and
+     * version (the shared zone stays the authority on liveness).
+     */
+    static constexpr size_t kCacheEntries = 4096;
+
+    struct CachedSession {
+        uint64_t version;
+        std::shared_ptr<const SessionData> data;
+    };
+
+    std::unordered_map<std::string, std::string> verifiedCookies;
+    std::unordered_map<std::string, CachedSession> sessions;
 };
 
 extern Worker *worker;
@@ -104,8 +120,10 @@ struct ngx_http_nao_sso_ctx_t {
     std::string                      cookies;     /* the module's, as sent */
     std::string                      args;        /* the callback's, masked */
     bool                             sessionChecked = false;
-    std::optional<nao::SessionData>  session;
+    std::shared_ptr<const nao::SessionData> session;
     std::string                      sessionId;
+    int64_t                          sessionExpires = 0;
+    bool                             identityAdded = false;
 
     /* an identity provider step in flight */
     uint64_t                         transfer = 0;
@@ -136,7 +154,7 @@ void ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
     std::string *captured);
 ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
-    const nao::SessionData &session);
+    ngx_http_nao_sso_ctx_t *ctx);
 std::string_view ngx_http_nao_sso_header(ngx_http_request_t *r,
     std::string_view lowcase);
 bool ngx_http_nao_sso_is_navigation(ngx_http_request_t *r);

@@ -576,7 +576,7 @@ getSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     view.name = ctx->session->name;
     view.role = ctx->session->role;
     view.tenantId = ctx->session->tenantId;
-    view.expiresAt = ctx->session->expires;
+    view.expiresAt = ctx->sessionExpires;
 
     Reply reply;
     reply.type = "application/json";

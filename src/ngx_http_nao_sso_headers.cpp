@@ -138,28 +138,27 @@ removeHeaders(ngx_http_request_t *r, Pred pred)
 }
 
 
-bool
-pushHeader(ngx_http_request_t *r, std::string_view name,
-    std::string_view value)
-{
-    ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
-        ngx_list_push(&r->headers_in.headers));
-    if (h == nullptr) {
-        return false;
-    }
+/* the identity headers; names are constant, values borrowed */
+struct IdentityHeader {
+    ngx_str_t key;
+    const char *lowcase;
+    std::string nao::SessionData::*field;
+    ngx_uint_t hash;
+};
 
-    h->key = nao::poolString(r->pool, name);
-    h->value = nao::poolString(r->pool, value);
-    h->lowcase_key = static_cast<u_char *>(ngx_pnalloc(r->pool, name.size()));
-    if (h->key.data == nullptr || h->value.data == nullptr
-        || h->lowcase_key == nullptr)
-    {
-        return false;
-    }
+IdentityHeader identityHeaders[] = {
+    { ngx_string("X-Nao-User-Id"), "x-nao-user-id",
+      &nao::SessionData::userId, 0 },
+    { ngx_string("X-Nao-User-Email"), "x-nao-user-email",
+      &nao::SessionData::email, 0 },
+    { ngx_string("X-Nao-User-Name"), "x-nao-user-name",
+      &nao::SessionData::name, 0 },
+    { ngx_string("X-Nao-User-Role"), "x-nao-user-role",
+      &nao::SessionData::role, 0 },
+    { ngx_string("X-Nao-Tenant-Id"), "x-nao-tenant-id",
+      &nao::SessionData::tenantId, 0 },
+};
 
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
-    return true;
-}
 
 }  // namespace
 
@@ -196,11 +195,13 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
                 continue;
             }
 
-            std::string kept = nao::removeCookies(nao::view(h[i].value),
-                                                  prefixes);
-            if (kept.size() == h[i].value.len) {
+            /* the common case, none of ours, costs one scan */
+            std::string_view value = nao::view(h[i].value);
+            if (value.find("nao_sso") == std::string_view::npos) {
                 continue;
             }
+
+            std::string kept = nao::removeCookies(value, prefixes);
 
             if (!captured->empty()) {
                 *captured += "; ";
@@ -228,20 +229,41 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
 }
 
 
+/*
+ * The values point into the session data, which the request context
+ * keeps alive for as long as the request lives.
+ */
 ngx_int_t
 ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
-    const nao::SessionData &session)
+    ngx_http_nao_sso_ctx_t *ctx)
 {
     /* after an internal redirect our own headers are already there */
-    ngx_http_nao_sso_strip_private_headers(r);
+    if (ctx->identityAdded) {
+        ngx_http_nao_sso_strip_private_headers(r);
+    }
 
-    bool ok = pushHeader(r, "X-Nao-User-Id", session.userId)
-              && pushHeader(r, "X-Nao-User-Email", session.email)
-              && pushHeader(r, "X-Nao-User-Name", session.name)
-              && pushHeader(r, "X-Nao-User-Role", session.role)
-              && pushHeader(r, "X-Nao-Tenant-Id", session.tenantId);
+    for (IdentityHeader &ih : identityHeaders) {
+        auto *h = static_cast<ngx_table_elt_t *>(
+            ngx_list_push(&r->headers_in.headers));
+        if (h == nullptr) {
+            return NGX_ERROR;
+        }
 
-    return ok ? NGX_OK : NGX_ERROR;
+        if (ih.hash == 0) {
+            ih.hash = ngx_hash_key((u_char *) ih.lowcase, ih.key.len);
+        }
+
+        const std::string &value = (*ctx->session).*ih.field;
+
+        h->key = ih.key;
+        h->lowcase_key = (u_char *) ih.lowcase;
+        h->hash = ih.hash;
+        h->value.data = (u_char *) value.data();
+        h->value.len = value.size();
+    }
+
+    ctx->identityAdded = true;
+    return NGX_OK;
 }
 
 

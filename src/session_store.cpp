@@ -25,6 +25,7 @@ struct ShmHeader {
     ngx_rbtree_node_t sentinel;
     ngx_queue_t lru;
     u_char secret[kSecretBytes];
+    uint64_t versions;
 };
 
 ngx_rbtree_key_t
@@ -46,6 +47,7 @@ struct SessionStore::Entry {
     uint8_t kind;
     uint8_t fieldCount;
     uint16_t lengths[kMaxFields];
+    uint64_t version;
     int64_t created;
     int64_t expires;
     u_char data[1];
@@ -89,6 +91,7 @@ SessionStore::initZone(ngx_shm_zone_t *zone, void *data)
     ngx_rbtree_init(&header->tree, &header->sentinel,
                     ngx_rbtree_insert_value);
     ngx_queue_init(&header->lru);
+    header->versions = 0;
 
     auto secret = randomBytes(kSecretBytes);
     if (!secret) {
@@ -284,6 +287,7 @@ SessionStore::put(uint8_t kind, std::string_view id,
     entry->kind = kind;
     entry->created = created;
     entry->expires = expires;
+    entry->version = ++header->versions;
     entry->fieldCount = static_cast<uint8_t>(fields.size());
 
     u_char *p = entry->data;
@@ -312,12 +316,12 @@ SessionStore::putSession(std::string_view id, const SessionData &session,
 }
 
 
-std::optional<SessionData>
+std::optional<SessionStore::Touched>
 SessionStore::touchSession(std::string_view id, int64_t now,
-    const SessionLimits &limits)
+    const SessionLimits &limits, uint64_t knownVersion)
 {
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
-    std::optional<SessionData> result;
+    std::optional<Touched> result;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -335,14 +339,20 @@ SessionStore::touchSession(std::string_view id, int64_t now,
         ngx_queue_insert_head(
             &static_cast<ShmHeader *>(zone_->data)->lru, &entry->lru);
 
-        SessionData &s = result.emplace();
-        s.userId = entry->field(0);
-        s.email = entry->field(1);
-        s.name = entry->field(2);
-        s.role = entry->field(3);
-        s.tenantId = entry->field(4);
-        s.created = entry->created;
-        s.expires = entry->expires;
+        Touched &t = result.emplace();
+        t.expires = entry->expires;
+        t.version = entry->version;
+
+        if (entry->version != knownVersion) {
+            SessionData &s = t.data.emplace();
+            s.userId = entry->field(0);
+            s.email = entry->field(1);
+            s.name = entry->field(2);
+            s.role = entry->field(3);
+            s.tenantId = entry->field(4);
+            s.created = entry->created;
+            s.expires = entry->expires;
+        }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

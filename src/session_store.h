@@ -57,12 +57,20 @@ public:
     bool putSession(std::string_view id, const SessionData &session,
         int64_t now);
 
+    struct Touched {
+        int64_t expires = 0;
+        uint64_t version = 0;              /* changes when the data does */
+        std::optional<SessionData> data;   /* only if not knownVersion */
+    };
+
     /*
-     * The session, with its idle deadline slid forward; nullopt when
-     * unknown or expired (an expired one is removed).
+     * Slides the session's idle deadline forward; nullopt when unknown or
+     * expired (an expired one is removed). The data is copied out only
+     * when its version differs from knownVersion, which keeps the hot
+     * path free of copies for a worker that has it cached.
      */
-    std::optional<SessionData> touchSession(std::string_view id,
-        int64_t now, const SessionLimits &limits);
+    std::optional<Touched> touchSession(std::string_view id, int64_t now,
+        const SessionLimits &limits, uint64_t knownVersion = 0);
 
     void removeSession(std::string_view id);
 
