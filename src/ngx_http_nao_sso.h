@@ -140,7 +140,18 @@ struct ngx_http_nao_sso_ctx_t {
     bool                             keysRefetched = false;
 };
 
-/* module.cpp */
+/* conf.cpp */
+char *ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf);
+void ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf);
+char *ngx_http_nao_sso_resolve(ngx_conf_t *cf,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_main_conf_t *mcf);
+void ngx_http_nao_sso_report(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf);
+
+/* session.cpp */
+ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_create_ctx(ngx_http_request_t *r);
 ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_get_ctx(ngx_http_request_t *r);
 ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_ctx(ngx_http_request_t *r);
 void ngx_http_nao_sso_load_session(ngx_http_request_t *r,

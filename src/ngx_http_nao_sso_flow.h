@@ -37,6 +37,16 @@ struct Reply {
 using Step = std::function<void()>;
 using Failure = std::function<void(const std::string &problem)>;
 
+ngx_http_nao_sso_srv_conf_t *serverConf(ngx_http_request_t *r);
+bool addHeader(ngx_http_request_t *r, std::string_view name,
+    std::string_view value);
+
+/* "https://host", from nao_sso_redirect_uri or the request */
+std::string siteOrigin(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf);
+std::string redirectUri(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf);
+
 /* sends the reply and finalizes the request */
 void finish(ngx_http_nao_sso_ctx_t *ctx, const Reply &reply);
 

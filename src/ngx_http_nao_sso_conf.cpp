@@ -1,0 +1,238 @@
+/*
+ * What the master works out from the configuration: session secrets, the
+ * licence, each server's provider settings, and why SSO may be inactive.
+ */
+
+#include "ngx_http_nao_sso.h"
+
+#include "licence.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_read_file(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t  full = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+        return std::nullopt;
+    }
+
+    std::ifstream in(std::string(nao::view(full)), std::ios::binary);
+    if (!in) {
+        return std::nullopt;
+    }
+
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+
+char *
+ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    if (mcf->secret_files == NGX_CONF_UNSET_PTR) {
+        return static_cast<char *>(NGX_CONF_OK);
+    }
+
+    auto *files = static_cast<ngx_str_t *>(mcf->secret_files->elts);
+
+    for (ngx_uint_t i = 0; i < mcf->secret_files->nelts; i++) {
+        auto text = ngx_http_nao_sso_read_file(cf, &files[i]);
+        if (!text) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "nao_sso_secret_file \"%V\" cannot be read",
+                               &files[i]);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        /* a trailing newline from an editor is not part of the secret */
+        while (!text->empty()
+               && (text->back() == '\n' || text->back() == '\r'))
+        {
+            text->pop_back();
+        }
+
+        if (text->size() < 32) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "nao_sso_secret_file \"%V\" holds %uz "
+                               "bytes, at least 32 are needed",
+                               &files[i], text->size());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        mcf->state->secrets.push_back(std::move(*text));
+    }
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+void
+ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    nao::MainState *state = mcf->state;
+
+    if (mcf->licence_file.data == NULL) {
+        state->licenceProblem = "licence missing (nao_sso_license not set)";
+        return;
+    }
+
+    if (mcf->licence_key_file.data == NULL) {
+        state->licenceProblem =
+            "licence key missing (nao_sso_license_key not set)";
+        return;
+    }
+
+    auto token = ngx_http_nao_sso_read_file(cf, &mcf->licence_file);
+    if (!token) {
+        state->licenceProblem = "licence file \""
+            + std::string(nao::view(mcf->licence_file)) + "\" cannot be read";
+        return;
+    }
+
+    auto key = ngx_http_nao_sso_read_file(cf, &mcf->licence_key_file);
+    if (!key) {
+        state->licenceProblem = "licence key file \""
+            + std::string(nao::view(mcf->licence_key_file))
+            + "\" cannot be read";
+        return;
+    }
+
+    auto licence = nao::verifyLicence(*token, *key, ngx_time());
+    if (!licence) {
+        state->licenceProblem = licence.error();
+        return;
+    }
+
+    if (!licence->hasFeature("sso")) {
+        state->licenceProblem = "licence lacks the \"sso\" feature";
+        return;
+    }
+
+    state->licenceOk = true;
+    state->licenceExpires = licence->expires;
+}
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_directive(const ngx_str_t &value)
+{
+    if (value.data == NULL) {
+        return std::nullopt;
+    }
+
+    return std::string(nao::view(value));
+}
+
+
+static std::optional<std::string>
+ngx_http_nao_sso_getenv(const char *name)
+{
+    const char *value = std::getenv(name);
+
+    if (value == NULL || *value == '\0') {
+        return std::nullopt;
+    }
+
+    return std::string(value);
+}
+
+
+char *
+ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
+    ngx_http_nao_sso_main_conf_t *mcf)
+{
+    nao::DirectiveValues  values;
+    nao::ServerState     *state = sscf->state;
+
+    values.clientId = ngx_http_nao_sso_directive(sscf->client_id);
+    values.clientSecret = ngx_http_nao_sso_directive(sscf->client_secret);
+    values.tenantId = ngx_http_nao_sso_directive(sscf->tenant_id);
+    values.tokenScope = ngx_http_nao_sso_directive(sscf->token_scope);
+    values.authority = ngx_http_nao_sso_directive(sscf->authority);
+
+    state->settings = nao::resolveSettings(values, ngx_http_nao_sso_getenv);
+
+    nao::Status checked = nao::checkSettings(state->settings);
+    if (!checked) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "nao_sso: %s",
+                           checked.error().c_str());
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (sscf->redirect_uri.data != NULL) {
+        std::string_view uri = nao::view(sscf->redirect_uri);
+
+        if (uri.rfind("https://", 0) != 0 && uri.rfind("http://", 0) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "nao_sso_redirect_uri \"%V\" is not an "
+                               "absolute http or https URL",
+                               &sscf->redirect_uri);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+
+    state->problems = nao::missingSettings(state->settings);
+    if (!mcf->state->licenceOk) {
+        state->problems.push_back(mcf->state->licenceProblem);
+    }
+
+    state->providerKey = state->settings.authority + "|"
+                         + state->settings.tenantId + "|"
+                         + std::to_string(sscf->timeout);
+    state->sessionCookie = sscf->cookie_secure ? "__Host-nao_sso"
+                                               : "nao_sso";
+    state->bindingPrefix = state->sessionCookie + "_b_";
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+/* each distinct reason once per configuration load, nginx -t included */
+void
+ngx_http_nao_sso_report(ngx_conf_t *cf, ngx_http_nao_sso_main_conf_t *mcf)
+{
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_core_srv_conf_t    **cscf;
+    ngx_http_nao_sso_srv_conf_t  *sscf;
+    std::set<std::string>         said;
+
+    if (!mcf->used) {
+        return;
+    }
+
+    cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    cscf = static_cast<ngx_http_core_srv_conf_t **>(cmcf->servers.elts);
+
+    for (ngx_uint_t s = 0; s < cmcf->servers.nelts; s++) {
+        sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+            cscf[s]->ctx->srv_conf[ngx_http_nao_sso_module.ctx_index]);
+
+        for (const std::string &problem : sscf->state->problems) {
+            if (!said.insert(problem).second) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "nao_sso: single sign-on is inactive, requests "
+                          "pass through to nao's own login: %s",
+                          problem.c_str());
+        }
+    }
+
+    if (mcf->state->secrets.empty()) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "nao_sso: no nao_sso_secret_file, using a random "
+                      "secret: sessions will not survive a restart and "
+                      "several nginx nodes need a shared secret");
+    }
+}

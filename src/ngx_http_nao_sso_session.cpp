@@ -1,0 +1,231 @@
+/*
+ * The request context and the session behind the cookie.
+ */
+
+#include "ngx_http_nao_sso.h"
+
+#include "base64url.h"
+#include "cookie.h"
+#include "pages.h"
+
+
+static void
+ngx_http_nao_sso_cleanup_ctx(void *data)
+{
+    auto *ctx = static_cast<ngx_http_nao_sso_ctx_t *>(data);
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    if (nao::worker != nullptr) {
+        nao::worker->client.cancel(ctx->transfer);
+
+        if (ctx->provider != nullptr) {
+            ctx->provider->cancel(ctx->waiter);
+        }
+    }
+
+    ctx->~ngx_http_nao_sso_ctx_t();
+}
+
+
+/*
+ * ngx_http_internal_redirect() clears module contexts; the pool cleanup
+ * keeps ours reachable, as the realip module does with its own.
+ */
+ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+    ngx_pool_cleanup_t      *cln;
+
+    ctx = static_cast<ngx_http_nao_sso_ctx_t *>(
+        ngx_http_get_module_ctx(r, ngx_http_nao_sso_module));
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_nao_sso_cleanup_ctx) {
+            ctx = static_cast<ngx_http_nao_sso_ctx_t *>(cln->data);
+            ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_nao_sso_ctx_t  *ctx;
+
+    /* the pool holds the memory; the cleanup runs the destructor */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_nao_sso_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = new (cln->data) ngx_http_nao_sso_ctx_t();
+
+    ctx->request = r;
+    ngx_memzero(&ctx->deadline, sizeof(ngx_event_t));
+
+    cln->handler = ngx_http_nao_sso_cleanup_ctx;
+    ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);
+
+    return ctx;
+}
+
+
+ngx_http_nao_sso_ctx_t *
+ngx_http_nao_sso_ctx(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+
+    ctx = ngx_http_nao_sso_get_ctx(r);
+    if (ctx == NULL) {
+        ctx = ngx_http_nao_sso_create_ctx(r);
+    }
+
+    return ctx;
+}
+
+
+nao::SessionStore
+ngx_http_nao_sso_store(ngx_http_request_t *r)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_nao_sso_module));
+
+    return nao::SessionStore(mcf->zone);
+}
+
+
+bool
+ngx_http_nao_sso_active(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf)
+{
+    ngx_http_nao_sso_main_conf_t  *mcf;
+
+    if (!sscf->state->problems.empty() || nao::worker == nullptr) {
+        return false;
+    }
+
+    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_nao_sso_module));
+
+    if (ngx_time() < mcf->state->licenceExpires) {
+        return true;
+    }
+
+    if (!nao::worker->licenceExpiryLogged) {
+        nao::worker->licenceExpiryLogged = true;
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "nao_sso: the licence expired on %s, single sign-on "
+                      "is inactive and requests pass through to nao's own "
+                      "login",
+                      nao::isoTime(mcf->state->licenceExpires).c_str());
+    }
+
+    return false;
+}
+
+
+/*
+ * The session id in a cookie value whose MAC verifies. A verified value
+ * is remembered, so the MAC is computed once per cookie and worker.
+ */
+static std::optional<std::string>
+ngx_http_nao_sso_cookie_id(std::string_view value)
+{
+    auto &cache = nao::worker->verifiedCookies;
+    std::string key(value);
+
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+        return it->second;
+    }
+
+    auto payload = nao::verifyCookieValue(value, nao::worker->secrets);
+    auto id = payload ? nao::base64urlDecode(*payload) : std::nullopt;
+
+    if (!id || id->size() != nao::kIdBytes) {
+        return std::nullopt;
+    }
+
+    if (cache.size() >= nao::Worker::kCacheEntries) {
+        cache.clear();
+    }
+
+    cache.emplace(std::move(key), *id);
+    return id;
+}
+
+
+/*
+ * The session named by a well-signed cookie, if the store still has it;
+ * a bad cookie is simply no session.
+ */
+void
+ngx_http_nao_sso_load_session(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_ctx_t *ctx)
+{
+    if (ctx->sessionChecked) {
+        return;
+    }
+
+    ctx->sessionChecked = true;
+
+    auto value = nao::findCookie(ctx->cookies, sscf->state->sessionCookie);
+    if (!value) {
+        return;
+    }
+
+    auto id = ngx_http_nao_sso_cookie_id(*value);
+    if (!id) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nao_sso: client sent an invalid session cookie");
+        return;
+    }
+
+    nao::SessionLimits limits{sscf->idle_timeout, sscf->max_age};
+    auto &cache = nao::worker->sessions;
+    auto cached = cache.find(*id);
+    uint64_t known = cached != cache.end() ? cached->second.version : 0;
+
+    auto touched = ngx_http_nao_sso_store(r).touchSession(*id, ngx_time(),
+                                                           limits, known);
+    if (!touched) {
+        if (cached != cache.end()) {
+            cache.erase(cached);
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "nao_sso: session cookie names no live session");
+        return;
+    }
+
+    if (touched->data) {
+        if (cache.size() >= nao::Worker::kCacheEntries) {
+            cache.clear();
+        }
+
+        auto data = std::make_shared<const nao::SessionData>(
+            std::move(*touched->data));
+        cache[*id] = nao::Worker::CachedSession{touched->version, data};
+        ctx->session = std::move(data);
+
+    } else {
+        ctx->session = cached->second.data;
+    }
+
+    ctx->sessionId = std::move(*id);
+    ctx->sessionExpires = touched->expires;
+}
