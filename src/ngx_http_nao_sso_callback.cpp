@@ -52,7 +52,8 @@ microsoftRefused(ngx_http_nao_sso_ctx_t *ctx, const std::string &error)
 {
     ngx_http_request_t *r = ctx->request;
     std::string description = arg(r, "error_description").value_or("");
-    AuthErrorAdvice advice = adviseOnAuthError(error, description);
+    AuthErrorAdvice advice = adviseOnAuthError(error, description,
+                                               redirectUri(r, serverConf(r)));
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "nao_sso: microsoft refused the sign-in: \"%s\"",

@@ -7,7 +7,6 @@
 
 #include "licence.h"
 
-#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -133,19 +132,6 @@ ngx_http_nao_sso_directive(const ngx_str_t &value)
 }
 
 
-static std::optional<std::string>
-ngx_http_nao_sso_getenv(const char *name)
-{
-    const char *value = std::getenv(name);
-
-    if (value == NULL || *value == '\0') {
-        return std::nullopt;
-    }
-
-    return std::string(value);
-}
-
-
 char *
 ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
     ngx_http_nao_sso_main_conf_t *mcf)
@@ -159,7 +145,7 @@ ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
     values.tokenScope = ngx_http_nao_sso_directive(sscf->token_scope);
     values.authority = ngx_http_nao_sso_directive(sscf->authority);
 
-    state->settings = nao::resolveSettings(values, ngx_http_nao_sso_getenv);
+    state->settings = nao::resolveSettings(values, nao::processEnv);
 
     nao::Status checked = nao::checkSettings(state->settings);
     if (!checked) {

@@ -136,6 +136,22 @@ signOut(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
         return;
     }
 
+    /* another site may not sign the user out behind their back */
+    if (ngx_http_nao_sso_header(r, "sec-fetch-site") == "cross-site") {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nao_sso: cross-site sign-out refused");
+
+        nao::ErrorView view;
+        view.status = NGX_HTTP_FORBIDDEN;
+        view.error = "cross_site_sign_out";
+        view.title = "Sign-out refused";
+        view.message = "The sign-out request came from another site.";
+        view.actionUrl = std::string(kSignOut);
+        view.actionLabel = "Sign out here";
+        finish(ctx, errorReply(r, view));
+        return;
+    }
+
     if (ctx->session) {
         ngx_http_nao_sso_store(r).removeSession(ctx->sessionId);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -55,8 +55,13 @@ send(ngx_http_request_t *r, const Reply &reply)
     r->headers_out.content_type_len = reply.type.size();
     r->headers_out.content_type_lowcase = nullptr;
 
+    /* our pages are never framed, cached, sniffed or referred from */
     bool ok = r->headers_out.content_type.data != nullptr
-              && addHeader(r, "Cache-Control", "no-store");
+              && addHeader(r, "Cache-Control", "no-store")
+              && addHeader(r, "X-Content-Type-Options", "nosniff")
+              && addHeader(r, "Referrer-Policy", "no-referrer")
+              && addHeader(r, "Content-Security-Policy",
+                           "frame-ancestors 'none'");
 
     if (!reply.location.empty()) {
         ok = ok && addHeader(r, "Location", reply.location);

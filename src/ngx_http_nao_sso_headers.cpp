@@ -202,6 +202,9 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
             }
 
             std::string kept = nao::removeCookies(value, prefixes);
+            if (kept == value) {
+                continue;
+            }
 
             if (!captured->empty()) {
                 *captured += "; ";
