@@ -57,7 +57,8 @@ microsoftRefused(ngx_http_nao_sso_ctx_t *ctx, const std::string &error)
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "nao_sso: microsoft refused the sign-in: \"%s\"",
-                  advice.code.c_str());
+                  advice.code.empty() ? "unrecognised error"
+                                      : advice.code.c_str());
 
     ErrorView view;
     view.status = NGX_HTTP_FORBIDDEN;

@@ -88,12 +88,30 @@ removeAt(ngx_pool_t *pool, ngx_list_t *list, ngx_list_part_t *part,
 }
 
 
+/*
+ * "x_nao_" too: with underscores_in_headers on, nginx passes such names,
+ * and many applications read "_" and "-" in header names alike.
+ */
 bool
 hasPrivatePrefix(const ngx_table_elt_t &h)
 {
-    return h.key.len >= kPrivatePrefix.size()
-           && ngx_strncasecmp(h.key.data, (u_char *) kPrivatePrefix.data(),
-                              kPrivatePrefix.size()) == 0;
+    if (h.key.len < kPrivatePrefix.size()) {
+        return false;
+    }
+
+    for (size_t i = 0; i < kPrivatePrefix.size(); i++) {
+        u_char ch = ngx_tolower(h.key.data[i]);
+
+        if (ch == '_') {
+            ch = '-';
+        }
+
+        if (ch != static_cast<u_char>(kPrivatePrefix[i])) {
+            return false;
+        }
+    }
+
+    return true;
 }
 
 

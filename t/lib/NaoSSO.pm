@@ -221,7 +221,7 @@ sub sign_in {
 
     $flow{start} = request($path, cookie => $opt{cookie});
     my $authorize = $flow{start}{headers}{location}[0] // return \%flow;
-    $flow{binding} = cookie_of($flow{start}, '(?:__Host-)?nao_sso_b_\w+');
+    $flow{binding} = cookie_of($flow{start}, '(?:__Host-)?nao_sso_b_[\w-]+');
 
     $authorize .= '&login_hint=' . $opt{user} if $opt{user};
     my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 20)
