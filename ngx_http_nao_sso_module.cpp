@@ -27,6 +27,8 @@ static char *ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent,
 static void *ngx_http_nao_sso_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_nao_sso_secret_files(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_nao_sso_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_nao_sso_init_module(ngx_cycle_t *cycle);
@@ -64,8 +66,8 @@ static ngx_command_t  ngx_http_nao_sso_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(zone_size), NULL },
 
     { ngx_string("nao_sso_secret_file"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE, ngx_conf_set_str_array_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(secret_files), NULL },
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE, ngx_http_nao_sso_secret_files,
+      NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
 
     { ngx_string("nao_sso_license"), NAO_MAIN, ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(licence_file), NULL },
@@ -372,6 +374,37 @@ ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     auto *conf = static_cast<ngx_http_nao_sso_loc_conf_t *>(child);
 
     ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_NAO_SSO_OFF);
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
+/* every file, in order: the first signs, all verify */
+static char *
+ngx_http_nao_sso_secret_files(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    auto *mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(conf);
+    auto *value = static_cast<ngx_str_t *>(cf->args->elts);
+
+    if (mcf->secret_files != NGX_CONF_UNSET_PTR) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    mcf->secret_files = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+    if (mcf->secret_files == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+        auto *file = static_cast<ngx_str_t *>(
+            ngx_array_push(mcf->secret_files));
+        if (file == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        *file = value[i];
+    }
 
     return static_cast<char *>(NGX_CONF_OK);
 }
