@@ -117,9 +117,9 @@ sub title_of {
     return $title;
 }
 
-# The sign-in as a browser does it, like NaoSSO's sign_in(), but the
-# binding cookie is found whatever base64url characters its name holds
-# ("-" too). Returns start, authorize, code, callback, cookie.
+# The sign-in as a browser does it, like NaoSSO's sign_in(), but also
+# returns the code (for the log checks) and can ask for JSON. Returns
+# start, authorize, code, callback, cookie.
 # Options: html => 1 or json => 1 for the callback.
 sub browser_sign_in {
     my (%opt) = @_;
