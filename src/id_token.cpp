@@ -50,6 +50,13 @@ checkSignature(const Jws &token, const Jwks &keys)
     auto key = keys.keys.find(token.kid);
 
     if (key == keys.keys.end() || !key->second) {
+        auto refused = keys.refused.find(token.kid);
+
+        if (refused != keys.refused.end()) {
+            return fail("id token is signed with key id " + quoted(token.kid)
+                + ", which was refused: " + refused->second);
+        }
+
         return fail("id token is signed with unknown key id "
             + quoted(token.kid));
     }

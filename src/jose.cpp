@@ -276,7 +276,8 @@ parseJwks(std::string_view document)
         auto key = importRsaJwk(jwk);
 
         if (!key) {
-            /* TODO(jose): say which kid was skipped and why, for the log */
+            /* kept so that a token signed with it is refused by name */
+            jwks.refused.emplace(std::move(*kid), key.error());
             continue;
         }
 

@@ -43,6 +43,7 @@ Result<Jws> parseJws(std::string_view compact);
 /* kid -> RSA public key, built from a JWK Set document */
 struct Jwks {
     std::map<std::string, PkeyPtr> keys;
+    std::map<std::string, std::string> refused;   /* kid -> why */
 };
 
 /*

@@ -258,9 +258,12 @@ verifyIdToken(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     const Jwks *keys = provider->keys();
     bool known = keys != nullptr && keys->keys.count(jws->kid) != 0;
 
+    /* only a token that could verify is worth a refetch of the keys */
+    bool plausible = jws->alg == "RS256" && !jws->kid.empty();
+
     if (!ctx->keysRefetched
         && (keys == nullptr || !provider->keysFresh(now)
-            || (!known && provider->mayRefetchForKid(now))))
+            || (!known && plausible && provider->mayRefetchForKid(now))))
     {
         refetchKeys(ctx, sscf, provider, keys != nullptr && !known);
         return;
@@ -305,8 +308,10 @@ onTokens(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
         return;
     }
 
-    if (!outcome.idpError) {
-        failIdp(ctx, outcome.problem, returnToOf(ctx));
+    /* a 5xx is an outage, whatever error body came with it */
+    if (!outcome.idpError || response.status >= 500) {
+        failIdp(ctx, outcome.problem, returnToOf(ctx),
+                outcome.idpError ? outcome.idpError->code : std::string());
         return;
     }
 

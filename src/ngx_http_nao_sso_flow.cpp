@@ -269,7 +269,8 @@ resumed(ngx_http_nao_sso_ctx_t *ctx)
 
 
 Reply
-idpUnavailable(ngx_http_request_t *r, const std::string &returnTo)
+idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
+    const std::string &code)
 {
     nao::ErrorView view;
 
@@ -283,6 +284,7 @@ idpUnavailable(ngx_http_request_t *r, const std::string &returnTo)
     view.actionUrl = std::string(kSignInMicrosoft) + "?return_to="
                      + nao::urlEncode(returnTo);
     view.actionLabel = "Try again";
+    view.code = code;
 
     return errorReply(r, view);
 }
@@ -290,12 +292,12 @@ idpUnavailable(ngx_http_request_t *r, const std::string &returnTo)
 
 void
 failIdp(ngx_http_nao_sso_ctx_t *ctx, const std::string &problem,
-    const std::string &returnTo)
+    const std::string &returnTo, const std::string &code)
 {
     ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "nao_sso: %s", problem.c_str());
 
-    finish(ctx, idpUnavailable(ctx->request, returnTo));
+    finish(ctx, idpUnavailable(ctx->request, returnTo, code));
 }
 
 

@@ -52,7 +52,8 @@ void finish(ngx_http_nao_sso_ctx_t *ctx, const Reply &reply);
 
 Reply errorReply(ngx_http_request_t *r, const ErrorView &view);
 Reply redirectReply(std::string location);
-Reply idpUnavailable(ngx_http_request_t *r, const std::string &returnTo);
+Reply idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
+    const std::string &code = std::string());
 
 std::string cookieAttributes(ngx_http_nao_sso_srv_conf_t *sscf,
     int64_t maxAge);
@@ -64,7 +65,7 @@ Provider *providerFor(ngx_http_nao_sso_srv_conf_t *sscf);
 
 /* logs the problem at error and answers 502 */
 void failIdp(ngx_http_nao_sso_ctx_t *ctx, const std::string &problem,
-    const std::string &returnTo);
+    const std::string &returnTo, const std::string &code = std::string());
 
 void guard(ngx_http_nao_sso_ctx_t *ctx, const Step &step);
 void await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf);

@@ -331,6 +331,18 @@ testUnknownKeyId(void **state)
         "unknown key id \"rotated-2027\"");
     assertRefused(token(payload.get(), "{\"alg\":\"RS256\"}"),
         "unknown key id \"\"");
+
+    /* a key the set refused (too small, say) is named with the reason */
+    Jws weak = token(payload.get(),
+        "{\"alg\":\"RS256\",\"kid\":\"weak\"}");
+    nao::Jwks withRefused;
+    withRefused.keys = keys->jwks.keys;
+    withRefused.refused.emplace("weak", "rsa key has 1024 bits");
+
+    auto refused = validateIdToken(weak, withRefused, check());
+    assert_false(refused.ok());
+    assert_true(refused.error().find("key id \"weak\", which was refused: "
+        "rsa key has 1024 bits") != std::string::npos);
 }
 
 /*

@@ -455,6 +455,8 @@ testSmallRsaKeySkipped(void **state)
     assert_true(jwks.ok());
     assert_int_equal(jwks->keys.size(), 1);
     assert_int_equal(jwks->keys.count("strong"), 1);
+    assert_int_equal(jwks->refused.count("weak"), 1);
+    assertContains(jwks->refused.at("weak"), "1024");
 
     auto onlyWeak = parseJwks("{\"keys\":[" + publicJwk(weak.get(), "weak")
         + "]}");
