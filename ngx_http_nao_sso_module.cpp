@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_nao_sso_init_process(ngx_cycle_t *cycle);
 static void ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_nao_sso_access_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_nao_sso_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_conf_enum_t  ngx_http_nao_sso_modes[] = {
@@ -152,15 +150,6 @@ ngx_module_t  ngx_http_nao_sso_module = {
 };
 
 }
-
-
-enum ngx_http_nao_sso_field {
-    NAO_VAR_USER_ID,
-    NAO_VAR_EMAIL,
-    NAO_VAR_NAME,
-    NAO_VAR_ROLE,
-    NAO_VAR_TENANT
-};
 
 
 static ngx_http_variable_t  ngx_http_nao_sso_vars[] = {
@@ -530,40 +519,6 @@ ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/*
- * The callback's query holds the authorization code. nginx puts the
- * request line into every error log line and the access log's $request,
- * and the URI with its arguments into its debug lines, so both are
- * masked; the context keeps the real arguments.
- */
-static bool
-ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args)
-{
-    static const std::string_view callback = "/api/auth/callback/microsoft";
-    static ngx_str_t masked_args = ngx_string("masked");
-
-    if (r->args.len == 0 || nao::view(r->uri) != callback) {
-        return false;
-    }
-
-    *args = std::string(nao::view(r->args));
-    r->args = masked_args;
-
-    std::string line(nao::view(r->method_name));
-    line += " ";
-    line += callback;
-    line += "?[masked] ";
-    line += nao::view(r->http_protocol);
-
-    ngx_str_t masked = nao::poolString(r->pool, line);
-    if (masked.data != NULL) {
-        r->request_line = masked;
-    }
-
-    return true;
-}
-
-
 static ngx_int_t
 ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
 {
@@ -657,64 +612,4 @@ ngx_http_nao_sso_access_handler(ngx_http_request_t *r)
                       "nao_sso: %s", e.what());
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-}
-
-
-static ngx_int_t
-ngx_http_nao_sso_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_nao_sso_ctx_t  *ctx;
-    const std::string       *field;
-
-    r = r->main;
-    ctx = ngx_http_nao_sso_get_ctx(r);
-
-    /* a variable may be read before the access phase, e.g. by "return" */
-    if (ctx != NULL && !ctx->sessionChecked) {
-        auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
-            ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
-
-        if (ngx_http_nao_sso_active(r, sscf)) {
-            try {
-                ngx_http_nao_sso_load_session(r, sscf, ctx);
-
-            } catch (const std::exception &e) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "nao_sso: %s", e.what());
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    if (ctx == NULL || !ctx->session) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    switch (data) {
-    case NAO_VAR_USER_ID:
-        field = &ctx->session->userId;
-        break;
-    case NAO_VAR_EMAIL:
-        field = &ctx->session->email;
-        break;
-    case NAO_VAR_NAME:
-        field = &ctx->session->name;
-        break;
-    case NAO_VAR_ROLE:
-        field = &ctx->session->role;
-        break;
-    default:
-        field = &ctx->session->tenantId;
-        break;
-    }
-
-    v->data = (u_char *) field->data();
-    v->len = field->size();
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
 }

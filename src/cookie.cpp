@@ -4,6 +4,7 @@
 
 #include "base64url.h"
 #include "crypto.h"
+#include "text.h"
 
 namespace nao {
 
@@ -11,21 +12,8 @@ namespace {
 
 constexpr size_t kMacSize = 32;
 
-std::string_view
-trimBlanks(std::string_view text)
-{
-    constexpr std::string_view kBlank = " \t";
-
-    size_t start = text.find_first_not_of(kBlank);
-
-    if (start == std::string_view::npos) {
-        return std::string_view();
-    }
-
-    size_t end = text.find_last_not_of(kBlank);
-
-    return text.substr(start, end - start + 1);
-}
+/* cookie pairs are separated by "; ", and only blanks are trimmed */
+constexpr std::string_view kBlanks = " \t";
 
 bool
 isBase64url(std::string_view text)
@@ -54,7 +42,7 @@ forEachPair(std::string_view header, Visit visit)
 {
     while (!header.empty()) {
         size_t semicolon = header.find(';');
-        std::string_view pair = trimBlanks(header.substr(0, semicolon));
+        std::string_view pair = trim(header.substr(0, semicolon), kBlanks);
 
         header = semicolon == std::string_view::npos
             ? std::string_view() : header.substr(semicolon + 1);
@@ -64,9 +52,9 @@ forEachPair(std::string_view header, Visit visit)
         }
 
         size_t equals = pair.find('=');
-        std::string_view name = trimBlanks(pair.substr(0, equals));
+        std::string_view name = trim(pair.substr(0, equals), kBlanks);
         std::string_view value = equals == std::string_view::npos
-            ? std::string_view() : trimBlanks(pair.substr(equals + 1));
+            ? std::string_view() : trim(pair.substr(equals + 1), kBlanks);
 
         if (!visit(pair, name, value, equals != std::string_view::npos)) {
             return;

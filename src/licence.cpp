@@ -3,6 +3,7 @@
 #include "licence.h"
 
 #include "jose.h"
+#include "text.h"
 #include "json.h"
 
 #include <algorithm>
@@ -12,22 +13,6 @@
 namespace nao {
 
 namespace {
-
-std::string_view
-trimSpace(std::string_view text)
-{
-    constexpr std::string_view kSpace = " \t\r\n\f\v";
-
-    size_t start = text.find_first_not_of(kSpace);
-
-    if (start == std::string_view::npos) {
-        return std::string_view();
-    }
-
-    size_t end = text.find_last_not_of(kSpace);
-
-    return text.substr(start, end - start + 1);
-}
 
 /* YYYY-MM-DD in UTC; the raw number when the date cannot be shown */
 std::string
@@ -138,7 +123,7 @@ Result<Licence>
 verifyLicence(std::string_view token, std::string_view publicKeyPem,
     int64_t now)
 {
-    auto jws = parseJws(trimSpace(token));
+    auto jws = parseJws(trim(token));
 
     if (!jws) {
         return fail("licence is malformed");

@@ -29,6 +29,15 @@ extern ngx_module_t  ngx_http_nao_sso_module;
 #define NGX_HTTP_NAO_SSO_ON        1
 #define NGX_HTTP_NAO_SSO_OPTIONAL  2
 
+/* what each $nao_sso_* variable reads */
+enum ngx_http_nao_sso_field {
+    NAO_VAR_USER_ID,
+    NAO_VAR_EMAIL,
+    NAO_VAR_NAME,
+    NAO_VAR_ROLE,
+    NAO_VAR_TENANT
+};
+
 namespace nao {
 
 /* what the master worked out from the http{} level */
@@ -151,6 +160,8 @@ void ngx_http_nao_sso_report(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
 
 /* session.cpp */
+ngx_int_t ngx_http_nao_sso_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_create_ctx(ngx_http_request_t *r);
 ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_get_ctx(ngx_http_request_t *r);
 ngx_http_nao_sso_ctx_t *ngx_http_nao_sso_ctx(ngx_http_request_t *r);
@@ -161,6 +172,7 @@ bool ngx_http_nao_sso_active(ngx_http_request_t *r,
 nao::SessionStore ngx_http_nao_sso_store(ngx_http_request_t *r);
 
 /* headers.cpp */
+bool ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args);
 void ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
     std::string *captured);

@@ -67,8 +67,7 @@ microsoftRefused(ngx_http_nao_sso_ctx_t *ctx, const std::string &error)
     view.message = "Microsoft did not sign you in.";
     view.advice = advice.advice;
     view.code = advice.code;
-    view.actionUrl = std::string(kSignInMicrosoft) + "?return_to="
-                     + urlEncode(returnToOf(ctx));
+    view.actionUrl = signInUrl(returnToOf(ctx));
     view.actionLabel = "Try again";
 
     finish(ctx, errorReply(r, view));
@@ -188,8 +187,7 @@ rejectIdToken(ngx_http_nao_sso_ctx_t *ctx, const std::string &problem)
                    "verification, so you were not signed in.";
     view.advice = "Try again. If it keeps failing, ask your administrator "
                   "to check the nginx error log.";
-    view.actionUrl = std::string(kSignInMicrosoft) + "?return_to="
-                     + urlEncode(returnToOf(ctx));
+    view.actionUrl = signInUrl(returnToOf(ctx));
     view.actionLabel = "Try again";
 
     finish(ctx, errorReply(r, view));
@@ -329,8 +327,7 @@ onTokens(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     view.advice = "Start the sign-in again. If it keeps failing, ask your "
                   "administrator to check the application registration.";
     view.code = error.code.empty() ? error.error : error.code;
-    view.actionUrl = std::string(kSignInMicrosoft) + "?return_to="
-                     + urlEncode(returnToOf(ctx));
+    view.actionUrl = signInUrl(returnToOf(ctx));
     view.actionLabel = "Start again";
 
     finish(ctx, errorReply(r, view));

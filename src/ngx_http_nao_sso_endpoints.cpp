@@ -113,9 +113,7 @@ signInPage(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     }
 
     Reply reply;
-    reply.body = nao::signInPage(std::string(kSignInMicrosoft)
-                                 + "?return_to=" + nao::urlEncode(returnTo),
-                                 password);
+    reply.body = nao::signInPage(signInUrl(returnTo), password);
     finish(ctx, reply);
 }
 
@@ -191,17 +189,7 @@ getSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     ngx_http_nao_sso_load_session(r, sscf, ctx);
 
     if (!ctx->session) {
-        nao::ErrorView view;
-        view.status = NGX_HTTP_UNAUTHORIZED;
-        view.error = "unauthenticated";
-        view.message = "no valid session";
-        view.actionUrl = std::string(kSignInMicrosoft);
-
-        Reply reply;
-        reply.status = view.status;
-        reply.type = "application/json";
-        reply.body = nao::errorJson(view);
-        finish(ctx, reply);
+        finish(ctx, unauthenticated("no valid session"));
         return;
     }
 
@@ -326,17 +314,6 @@ ngx_http_nao_sso_deny(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    nao::ErrorView view;
-    view.status = NGX_HTTP_UNAUTHORIZED;
-    view.error = "unauthenticated";
-    view.message = "sign in to use this resource";
-    view.actionUrl = std::string(kSignInMicrosoft);
-
-    Reply reply;
-    reply.status = view.status;
-    reply.type = "application/json";
-    reply.body = nao::errorJson(view);
-    finish(ctx, reply);
-
+    finish(ctx, unauthenticated("sign in to use this resource"));
     return NGX_DONE;
 }

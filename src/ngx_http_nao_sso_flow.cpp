@@ -159,6 +159,32 @@ errorReply(ngx_http_request_t *r, const nao::ErrorView &view)
 }
 
 
+std::string
+signInUrl(const std::string &returnTo)
+{
+    return std::string(kSignInMicrosoft) + "?return_to="
+           + nao::urlEncode(returnTo);
+}
+
+
+Reply
+unauthenticated(const std::string &message)
+{
+    nao::ErrorView view;
+    view.status = NGX_HTTP_UNAUTHORIZED;
+    view.error = "unauthenticated";
+    view.message = message;
+    view.actionUrl = std::string(kSignInMicrosoft);
+
+    Reply reply;
+    reply.status = view.status;
+    reply.type = "application/json";
+    reply.body = nao::errorJson(view);
+
+    return reply;
+}
+
+
 Reply
 redirectReply(std::string location)
 {
@@ -281,8 +307,7 @@ idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
                    "sign-in could not be completed.";
     view.advice = "Try again in a moment. If it keeps failing, ask your "
                   "administrator to check the nginx error log.";
-    view.actionUrl = std::string(kSignInMicrosoft) + "?return_to="
-                     + nao::urlEncode(returnTo);
+    view.actionUrl = signInUrl(returnTo);
     view.actionLabel = "Try again";
     view.code = code;
 

@@ -51,6 +51,12 @@ std::string redirectUri(ngx_http_request_t *r,
 void finish(ngx_http_nao_sso_ctx_t *ctx, const Reply &reply);
 
 Reply errorReply(ngx_http_request_t *r, const ErrorView &view);
+
+/* "/api/auth/sign-in/microsoft?return_to=..." */
+std::string signInUrl(const std::string &returnTo);
+
+/* 401 JSON: {"error":"unauthenticated","signInUrl":...} */
+Reply unauthenticated(const std::string &message);
 Reply redirectReply(std::string location);
 Reply idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
     const std::string &code = std::string());

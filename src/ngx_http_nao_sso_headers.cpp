@@ -334,3 +334,37 @@ ngx_http_nao_sso_is_navigation(ngx_http_request_t *r)
     return ngx_http_nao_sso_header(r, "accept").find("text/html")
            != std::string_view::npos;
 }
+
+
+/*
+ * The callback's query holds the authorization code. nginx puts the
+ * request line into every error log line and the access log's $request,
+ * and the URI with its arguments into its debug lines, so both are
+ * masked; the context keeps the real arguments.
+ */
+bool
+ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args)
+{
+    static const std::string_view callback = "/api/auth/callback/microsoft";
+    static ngx_str_t masked_args = ngx_string("masked");
+
+    if (r->args.len == 0 || nao::view(r->uri) != callback) {
+        return false;
+    }
+
+    *args = std::string(nao::view(r->args));
+    r->args = masked_args;
+
+    std::string line(nao::view(r->method_name));
+    line += " ";
+    line += callback;
+    line += "?[masked] ";
+    line += nao::view(r->http_protocol);
+
+    ngx_str_t masked = nao::poolString(r->pool, line);
+    if (masked.data != NULL) {
+        r->request_line = masked;
+    }
+
+    return true;
+}

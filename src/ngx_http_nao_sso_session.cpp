@@ -229,3 +229,63 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
     ctx->sessionId = std::move(*id);
     ctx->sessionExpires = touched->expires;
 }
+
+
+ngx_int_t
+ngx_http_nao_sso_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_nao_sso_ctx_t  *ctx;
+    const std::string       *field;
+
+    r = r->main;
+    ctx = ngx_http_nao_sso_get_ctx(r);
+
+    /* a variable may be read before the access phase, e.g. by "return" */
+    if (ctx != NULL && !ctx->sessionChecked) {
+        auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+            ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
+
+        if (ngx_http_nao_sso_active(r, sscf)) {
+            try {
+                ngx_http_nao_sso_load_session(r, sscf, ctx);
+
+            } catch (const std::exception &e) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "nao_sso: %s", e.what());
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ctx == NULL || !ctx->session) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+    case NAO_VAR_USER_ID:
+        field = &ctx->session->userId;
+        break;
+    case NAO_VAR_EMAIL:
+        field = &ctx->session->email;
+        break;
+    case NAO_VAR_NAME:
+        field = &ctx->session->name;
+        break;
+    case NAO_VAR_ROLE:
+        field = &ctx->session->role;
+        break;
+    default:
+        field = &ctx->session->tenantId;
+        break;
+    }
+
+    v->data = (u_char *) field->data();
+    v->len = field->size();
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}

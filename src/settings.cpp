@@ -3,25 +3,13 @@
 #include "settings.h"
 
 #include "url.h"
+#include "text.h"
 
 #include <cstdlib>
 
 namespace nao {
 
 namespace {
-
-std::string_view
-trim(std::string_view text)
-{
-    const char *space = " \t\r\n";
-    size_t first = text.find_first_not_of(space);
-
-    if (first == std::string_view::npos) {
-        return {};
-    }
-
-    return text.substr(first, text.find_last_not_of(space) - first + 1);
-}
 
 /*
  * A directive that is present wins even when empty, so a configuration
