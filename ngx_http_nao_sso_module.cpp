@@ -578,8 +578,13 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* other /api/auth/ paths are nao's and need a session like any other */
     if (ngx_http_nao_sso_is_endpoint(r)) {
-        return ngx_http_nao_sso_endpoint(r, ctx);
+        ngx_int_t rc = ngx_http_nao_sso_endpoint(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ngx_http_nao_sso_load_session(r, sscf, ctx);

@@ -240,8 +240,8 @@ ngx_http_nao_sso_not_allowed(ngx_http_nao_sso_ctx_t *ctx, bool post)
 
 
 /*
- * Serves an /api/auth/ endpoint. Unknown ones under that prefix go on to
- * the upstream, which may have auth routes of its own.
+ * Serves an /api/auth/ endpoint of the module; NGX_DECLINED for any other
+ * path under that prefix.
  */
 ngx_int_t
 ngx_http_nao_sso_endpoint(ngx_http_request_t *r,
