@@ -16,10 +16,9 @@ BEGIN {
     push @INC, "$FindBin::Bin/lib";
 }
 
-use HTTP::Tiny;
 use Time::HiRes qw//;
 
-use Test::Nginx qw/:DEFAULT http_end/;
+use Test::Nginx;
 use NaoSSO;
 
 ###############################################################################
@@ -76,73 +75,10 @@ nao_wait($t);
 
 ###############################################################################
 
-my $CALLBACK = '/api/auth/callback/microsoft';
-my $SHORT = { PeerAddr => '127.0.0.1:' . port(8083) };
 my $STATE_LINE = qr/\[info\].*nao_sso: sign-in state is missing, unknown, (?#
     )expired or already used/;
 my $BINDING_LINE = qr/\[info\].*nao_sso: sign-in callback from a browser (?#
     )that did not start it/;
-
-# The error.log text written since the last call.
-my $log_seen = 0;
-
-sub log_since {
-    my $log = $t->read_file('error.log');
-    my $new = substr($log, $log_seen);
-    $log_seen = length $log;
-    return $new;
-}
-
-sub count {
-    my ($text, $re) = @_;
-    return scalar(() = $text =~ /$re/g);
-}
-
-# True when the response sets no session cookie.
-sub no_session_cookie {
-    my ($r) = @_;
-    return !grep { /^(?:__Host-)?nao_sso=/ } set_cookies($r);
-}
-
-# The binding cookie of a sign-in start. Its name holds the first
-# characters of the state, which are base64url: "-" included.
-sub binding_of {
-    my ($r) = @_;
-    return cookie_of($r, '(?:__Host-)?nao_sso_b_[\w-]+');
-}
-
-# The mock's answer to an authorize URL: the callback query it sends
-# the browser back with.
-sub authorize {
-    my ($url) = @_;
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 10)
-        ->get($url // '');
-    my ($query) = ($res->{headers}{location} // '') =~ /\?(.*)$/;
-    return $query;
-}
-
-# A sign-in started by a browser and approved by the mock, not yet
-# called back: { start, state, binding, query }.
-# Options: return_to (sent as given), extra (to another server).
-sub approved {
-    my (%opt) = @_;
-    my $path = '/api/auth/sign-in/microsoft';
-    $path .= "?return_to=$opt{return_to}" if defined $opt{return_to};
-
-    my %flow = (start => request($path, extra => $opt{extra}));
-    my $url = $flow{start}{headers}{location}[0];
-
-    $flow{state} = authorize_params($url // '')->{state} // '';
-    $flow{binding} = binding_of($flow{start});
-    $flow{query} = authorize($url) // '';
-
-    return \%flow;
-}
-
-sub call_back {
-    my ($query, %opt) = @_;
-    return request("$CALLBACK?$query", %opt);
-}
 
 # The query with one parameter's value replaced, or removed when undef.
 sub with_param {
@@ -152,28 +88,28 @@ sub with_param {
     return join '&', @pairs;
 }
 
-# A callback the module must refuse for its state: a 400 page that
-# offers a new sign-in for a browser, JSON for an API client, one info
-# line, no session.
+# A callback of $flow (call_back() options in %opt) that the module must
+# refuse for its state: a 400 page that offers a new sign-in for a
+# browser, JSON for an API client, one info line, no session.
 sub refused_state {
-    my ($name, $query, %opt) = @_;
+    my ($t, $name, $flow, %opt) = @_;
 
-    log_since();
-    my $page = call_back($query, html => 1, %opt);
-    my $log = log_since();
-    my $api = call_back($query, json => 1, %opt);
+    log_since($t);
+    my $page = call_back($flow, html => 1, %opt);
+    my $log = log_since($t);
+    my $api = call_back($flow, json => 1, %opt);
     my $json = json_of($api) // {};
 
     is($page->{status}, 400, "$name: 400 for a browser");
     like($page->{body}, qr{<a class="button" (?#
         )href="/api/auth/sign-in/microsoft">Start again</a>},
         "$name: the page offers to start again");
-    is(count($log, $STATE_LINE), 1, "$name: one info line");
+    is(count_lines($log, $STATE_LINE), 1, "$name: one info line");
     is(join(' ', $api->{status}, $json->{error} // '',
         $json->{signInUrl} // ''),
         '400 invalid_state /api/auth/sign-in/microsoft',
         "$name: JSON for an API client");
-    ok(no_session_cookie($page) && no_session_cookie($api),
+    ok(!session_cookie($page) && !session_cookie($api),
         "$name: no session cookie");
 }
 
@@ -182,9 +118,9 @@ sub refused_state {
 # Scenario: a callback without a state.
 # Expected: 400 with a way to start again; nothing signed in.
 
-my $flow = approved();
-refused_state('no state', with_param($flow->{query}, 'state'),
-    cookie => $flow->{binding});
+my $flow = approved_sign_in();
+refused_state($t, 'no state', $flow,
+    query => with_param($flow->{query}, 'state'));
 
 # Scenario: a callback whose state the module never issued, well formed
 # or not.
@@ -192,20 +128,19 @@ refused_state('no state', with_param($flow->{query}, 'state'),
 
 my $unknown = $flow->{state};
 $unknown =~ s/^(.)/$1 eq 'A' ? 'B' : 'A'/e;
-refused_state('unknown state', with_param($flow->{query}, 'state', $unknown),
-    cookie => $flow->{binding});
-refused_state('malformed state',
-    with_param($flow->{query}, 'state', 'not%20a%20state'),
-    cookie => $flow->{binding});
+refused_state($t, 'unknown state', $flow,
+    query => with_param($flow->{query}, 'state', $unknown));
+refused_state($t, 'malformed state', $flow,
+    query => with_param($flow->{query}, 'state', 'not%20a%20state'));
 
 # Scenario: the same callback URL twice, with the binding cookie both
 # times (the back button, or a leaked URL).
 # Expected: the first signs in, the second is refused.
 
-my $r = call_back($flow->{query}, html => 1, cookie => $flow->{binding});
+my $r = call_back($flow, html => 1);
 is($r->{status}, 302, 'first use of the callback signs in');
-ok(!no_session_cookie($r), 'first use sets the session cookie');
-refused_state('replayed state', $flow->{query}, cookie => $flow->{binding});
+ok(session_cookie($r), 'first use sets the session cookie');
+refused_state($t, 'replayed state', $flow);
 
 # Scenario: a server with nao_sso_signin_timeout 1s; a sign-in that
 # completes at once, and one called back after 2 seconds.
@@ -216,17 +151,15 @@ refused_state('replayed state', $flow->{query}, cookie => $flow->{binding});
 my $frac = Time::HiRes::time() - int(Time::HiRes::time());
 Time::HiRes::sleep(1.02 - $frac) if $frac > 0.3;
 
-$flow = approved(extra => $SHORT);
+$flow = approved_sign_in(port => 8083);
 like(join(' ', set_cookies($flow->{start})), qr/nao_sso_b_[\w-]+=[\w-]+; (?#
     )Path=\/; Max-Age=1;/, 'short server: binding cookie lasts 1s');
-$r = call_back($flow->{query}, html => 1, cookie => $flow->{binding},
-    extra => $SHORT);
+$r = call_back($flow, html => 1);
 is($r->{status}, 302, 'short server: a quick sign-in completes');
 
-$flow = approved(extra => $SHORT);
+$flow = approved_sign_in(port => 8083);
 sleep 2;
-refused_state('expired state', $flow->{query}, cookie => $flow->{binding},
-    extra => $SHORT);
+refused_state($t, 'expired state', $flow);
 
 ###############################################################################
 
@@ -235,44 +168,44 @@ refused_state('expired state', $flow->{query}, cookie => $flow->{binding},
 # Expected: 400, logged as a callback from a browser that did not start
 # the sign-in; no session.
 
-$flow = approved();
-my $other = approved();
+$flow = approved_sign_in();
+my $other = approved_sign_in();
 
-log_since();
-$r = call_back($flow->{query}, html => 1);
-my $log = log_since();
+log_since($t);
+$r = call_back($flow, html => 1, cookie => undef);
+my $log = log_since($t);
 is($r->{status}, 400, 'no binding cookie: 400');
-is(count($log, $BINDING_LINE), 1, 'no binding cookie: logged');
-ok(no_session_cookie($r), 'no binding cookie: no session cookie');
+is(count_lines($log, $BINDING_LINE), 1, 'no binding cookie: logged');
+ok(!session_cookie($r), 'no binding cookie: no session cookie');
 
 # Scenario: the binding cookie of another sign-in, under its own name
 # and under the name this sign-in's cookie has.
 # Expected: 400 and logged, both ways.
 
-$r = call_back($other->{query}, html => 1, cookie => $flow->{binding});
-$log = log_since();
+$r = call_back($other, html => 1, cookie => $flow->{binding});
+$log = log_since($t);
 is($r->{status}, 400, 'another sign-in\'s binding cookie: 400');
-is(count($log, $BINDING_LINE), 1, 'another sign-in\'s cookie: logged');
-ok(no_session_cookie($r), 'another sign-in\'s cookie: no session cookie');
+is(count_lines($log, $BINDING_LINE), 1, 'another sign-in\'s cookie: logged');
+ok(!session_cookie($r), 'another sign-in\'s cookie: no session cookie');
 
-$flow = approved();
-$other = approved();
+$flow = approved_sign_in();
+$other = approved_sign_in();
 my ($own_name) = split /=/, $flow->{binding};
 my (undef, $other_value) = split /=/, $other->{binding}, 2;
 
-$r = call_back($flow->{query}, html => 1, cookie => "$own_name=$other_value");
-$log = log_since();
+$r = call_back($flow, html => 1, cookie => "$own_name=$other_value");
+$log = log_since($t);
 is($r->{status}, 400, 'another sign-in\'s binding value: 400');
-is(count($log, $BINDING_LINE), 1, 'another sign-in\'s value: logged');
+is(count_lines($log, $BINDING_LINE), 1, 'another sign-in\'s value: logged');
 
 # Scenario: the same, with a binding cookie that is not base64url.
 # Expected: 400 and logged.
 
-$r = call_back($other->{query}, html => 1,
+$r = call_back($other, html => 1,
     cookie => (split /=/, $other->{binding})[0] . '=%3Cgarbage%3E');
-$log = log_since();
+$log = log_since($t);
 is($r->{status}, 400, 'garbage binding cookie: 400');
-is(count($log, $BINDING_LINE), 1, 'garbage binding cookie: logged');
+is(count_lines($log, $BINDING_LINE), 1, 'garbage binding cookie: logged');
 
 ###############################################################################
 
@@ -282,22 +215,16 @@ is(count($log, $BINDING_LINE), 1, 'garbage binding cookie: logged');
 # Expected: ten 302s, each with its own session cookie and expiring its
 # own binding cookie; all ten sessions work.
 
-my @starts = map { request('/api/auth/sign-in/microsoft?return_to=/t' . $_) }
-    1 .. 10;
-my @bindings = map { binding_of($_) // '' } @starts;
-my @queries = map { authorize($_->{headers}{location}[0]) // '' } @starts;
+my @flows = map { approved_sign_in(return_to => "/t$_") } 1 .. 10;
+my @bindings = map { $_->{binding} // '' } @flows;
 my $jar = join '; ', @bindings;
 
 is(scalar(grep { /^nao_sso_b_[\w-]+=/ } @bindings), 10,
     'ten sign-ins started, ten binding cookies');
 
-my @sockets = map {
-    http("GET $CALLBACK?$_ HTTP/1.0\r\nHost: localhost\r\n"
-        . "Cookie: $jar\r\nAccept: text/html\r\n"
-        . "Sec-Fetch-Mode: navigate\r\n\r\n", start => 1)
-} @queries;
-my @answers = map { NaoSSO::parse_response(defined $_ ? http_end($_) : '') }
-    @sockets;
+my @sockets = map { call_back($_, html => 1, cookie => $jar, start => 1) }
+    @flows;
+my @answers = map { request_end($_) } @sockets;
 
 is(join(' ', map { $_->{status} } @answers), join(' ', (302) x 10),
     'ten parallel callbacks all redirect');
@@ -325,20 +252,21 @@ is($working, 10, 'all ten sessions work');
 # an empty one.
 # Expected: 400, logged; the state is used up either way.
 
-$flow = approved();
-log_since();
-$r = call_back(with_param($flow->{query}, 'code'), html => 1,
-    cookie => $flow->{binding});
-$log = log_since();
+$flow = approved_sign_in();
+log_since($t);
+$r = call_back($flow, query => with_param($flow->{query}, 'code'),
+    html => 1);
+$log = log_since($t);
 is($r->{status}, 400, 'no code: 400');
 like($r->{body}, qr/Start again/, 'no code: the page offers to start again');
-is(count($log, qr/\[info\].*nao_sso: sign-in callback without a code/), 1,
+is(count_lines($log,
+    qr/\[info\].*nao_sso: sign-in callback without a code/), 1,
     'no code: logged');
-ok(no_session_cookie($r), 'no code: no session cookie');
+ok(!session_cookie($r), 'no code: no session cookie');
 
-$flow = approved();
-$r = call_back(with_param($flow->{query}, 'code', ''), json => 1,
-    cookie => $flow->{binding});
+$flow = approved_sign_in();
+$r = call_back($flow, query => with_param($flow->{query}, 'code', ''),
+    json => 1);
 is(join(' ', $r->{status}, json_of($r)->{error} // ''), '400 invalid_state',
     'empty code: 400');
 
@@ -362,14 +290,14 @@ my %hostile = (
 );
 
 for my $name (sort keys %hostile) {
-    $flow = approved(return_to => $hostile{$name});
-    $r = call_back($flow->{query}, html => 1, cookie => $flow->{binding});
+    $flow = approved_sign_in(return_to => $hostile{$name});
+    $r = call_back($flow, html => 1);
     is(join(' ', $r->{status}, $r->{headers}{location}[0] // ''), '302 /',
         "return_to $name: callback goes to /");
 }
 
-$flow = approved(return_to => '%2Freports%3Fq%3D1');
-$r = call_back($flow->{query}, html => 1, cookie => $flow->{binding});
+$flow = approved_sign_in(return_to => '%2Freports%3Fq%3D1');
+$r = call_back($flow, html => 1);
 is(join(' ', $r->{status}, $r->{headers}{location}[0] // ''),
     '302 /reports?q=1', 'return_to /reports?q=1 is kept');
 
@@ -426,10 +354,10 @@ for my $case (@refusals) {
     mock('config', { authorize_error =>
         { error => $error, description => $description } });
 
-    $flow = approved(return_to => '%2Freports');
-    log_since();
-    $r = call_back($flow->{query}, html => 1, cookie => $flow->{binding});
-    $log = log_since();
+    $flow = approved_sign_in(return_to => '%2Freports');
+    log_since($t);
+    $r = call_back($flow, html => 1);
+    $log = log_since($t);
 
     is($r->{status}, 403, "$code from Microsoft: 403");
     like($r->{body}, qr{Error code: <code>\Q$code\E</code>},
@@ -437,10 +365,10 @@ for my $case (@refusals) {
     like($r->{body}, qr/$title.*$advice/s,
         "$code from Microsoft: the page says what to do");
     is(join("\n", map { /(nao_sso: .*?)(?:, client: .*)?$/ ? $1 : $_ }
-        $log =~ /^.*\[error\].*$/mg),
+        lines_matching($log, qr/\[error\]/)),
         "nao_sso: microsoft refused the sign-in: \"$code\"",
         "$code from Microsoft: one error line naming the code");
-    ok(no_session_cookie($r), "$code from Microsoft: no session cookie");
+    ok(!session_cookie($r), "$code from Microsoft: no session cookie");
 }
 
 mock('config', { authorize_error => undef });
@@ -449,20 +377,20 @@ mock('config', { authorize_error => undef });
 # description and error carry markup.
 # Expected: 403 naming the code; the markup never reaches the page.
 
-$flow = approved();
-$r = call_back('error=access_denied&error_description='
-    . '%3Cscript%3Ealert(1)%3C%2Fscript%3E%20AADSTS50105%3A%20x'
-    . "&state=$flow->{state}", html => 1, cookie => $flow->{binding});
+$flow = approved_sign_in();
+$r = call_back($flow, html => 1, query => 'error=access_denied'
+    . '&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E%20AADSTS50105'
+    . "%3A%20x&state=$flow->{state}");
 is($r->{status}, 403, 'crafted error: 403');
 like($r->{body}, qr{Error code: <code>AADSTS50105</code>},
     'crafted error: the page names the code');
 unlike($r->{body}, qr/<script|alert\(1\)/i,
     'crafted error: description text not in the page');
 
-$flow = approved();
-$r = call_back('error=%3Cscript%3Ealert(2)%3C%2Fscript%3E'
-    . '&error_description=%22%3E%3Cimg%20src%3Dx%3E'
-    . "&state=$flow->{state}", html => 1, cookie => $flow->{binding});
+$flow = approved_sign_in();
+$r = call_back($flow, html => 1, query => 'error=%3Cscript%3Ealert(2)'
+    . '%3C%2Fscript%3E&error_description=%22%3E%3Cimg%20src%3Dx%3E'
+    . "&state=$flow->{state}");
 is($r->{status}, 403, 'crafted error with markup in error: 403');
 unlike($r->{body}, qr/<script|alert\(2\)|<img/i,
     'crafted error: markup in error never in the page');
@@ -470,17 +398,11 @@ unlike($r->{body}, qr/<script|alert\(2\)|<img/i,
 # Scenario: the same error to an API client.
 # Expected: 403 JSON naming the code.
 
-$flow = approved();
-$r = call_back('error=consent_required&error_description=AADSTS65001%3A%20x'
-    . "&state=$flow->{state}", json => 1, cookie => $flow->{binding});
+$flow = approved_sign_in();
+$r = call_back($flow, json => 1, query => 'error=consent_required'
+    . "&error_description=AADSTS65001%3A%20x&state=$flow->{state}");
 my $json = json_of($r) // {};
 is(join(' ', $r->{status}, $json->{error} // '', $json->{code} // ''),
     '403 sign_in_refused AADSTS65001', 'crafted error: JSON for an API client');
-
-###############################################################################
-
-# the subs above close over $t; release it here so that the runner's
-# final checks run before global destruction
-undef $t;
 
 ###############################################################################

@@ -16,7 +16,6 @@ BEGIN {
 }
 
 use Digest::SHA qw/hmac_sha256/;
-use HTTP::Tiny;
 use MIME::Base64 qw/encode_base64/;
 
 use Test::Nginx;
@@ -114,24 +113,8 @@ nao_wait($t);
 ###############################################################################
 
 my $PLAIN = { PeerAddr => '127.0.0.1:' . port(8083) };
-my $UNDERSCORES = { PeerAddr => '127.0.0.1:' . port(8084) };
 my $INVALID_LINE = qr/\[info\].*nao_sso: client sent an invalid session (?#
     )cookie/;
-
-# The error.log text written since the last call.
-my $log_seen = 0;
-
-sub log_since {
-    my $log = $t->read_file('error.log');
-    my $new = substr($log, $log_seen);
-    $log_seen = length $log;
-    return $new;
-}
-
-sub count {
-    my ($text, $re) = @_;
-    return scalar(() = $text =~ /$re/g);
-}
 
 sub b64url {
     my ($bytes) = @_;
@@ -139,22 +122,6 @@ sub b64url {
     $s =~ tr{+/}{-_};
     $s =~ s/=+$//;
     return $s;
-}
-
-# A whole sign-in; returns "nao_sso=...". NaoSSO's sign_in() is not
-# used: its binding cookie pattern (\w+) misses the names whose state
-# prefix holds a "-".
-sub signed_in {
-    my $start = request('/api/auth/sign-in/microsoft');
-    my $url = $start->{headers}{location}[0] // '';
-    my $binding = cookie_of($start, 'nao_sso_b_[\w-]+') // '';
-
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 10)->get($url);
-    my ($query) = ($res->{headers}{location} // '') =~ /\?(.*)$/;
-
-    my $r = request('/api/auth/callback/microsoft?' . ($query // ''),
-        cookie => $binding, html => 1);
-    return cookie_of($r, 'nao_sso');
 }
 
 # What the upstream saw: demo-nao's echo of the request headers.
@@ -177,7 +144,7 @@ sub outcome {
         : (json_of($r) // {})->{error} // '');
 }
 
-my $cookie = signed_in();
+my $cookie = sign_in_cookie(html => 1);
 my ($value) = ($cookie // '') =~ /^nao_sso=(.*)$/;
 my ($id, $mac) = split /\./, $value // '';
 
@@ -230,12 +197,12 @@ my @tampered = (
 for my $case (@tampered) {
     my ($name, $bad) = @$case;
 
-    log_since();
+    log_since($t);
     $r = request('/reports', json => 1, cookie => "nao_sso=$bad");
-    my $log = log_since();
+    my $log = log_since($t);
 
     is(outcome($r), '401 unauthenticated', "$name: API request is 401");
-    is(count($log, $INVALID_LINE), 1, "$name: logged as invalid");
+    is(count_lines($log, $INVALID_LINE), 1, "$name: logged as invalid");
 
     $r = request('/reports', html => 1, cookie => "nao_sso=$bad");
     is(outcome($r), '302 /api/auth/sign-in?return_to=%2Freports',
@@ -394,8 +361,8 @@ is_deeply(nao_headers($seen), \%identity,
 # X-Nao-* names.
 # Expected: they never reach the upstream; it sees only the identity.
 
-$seen = seen(request('/reports', json => 1, cookie => $cookie,
-    extra => $UNDERSCORES, headers => [
+$seen = seen(request('/reports', json => 1, cookie => $cookie, port => 8084,
+    headers => [
         'X_Nao_User_Id' => 'spoof', 'x_nao_user_email' => 'evil@example.com',
         'X_NAO_USER_ROLE' => 'admin', 'X-Nao_Tenant_Id' => 'spoof',
         'X_Nao-Anything' => 'spoof' ]));
@@ -540,11 +507,5 @@ is(join(' ', $r->{status}, keys %{ nao_headers(seen($r)) }), '200',
 $r = request('/optional/x', json => 1, cookie => $cookie);
 is_deeply(nao_headers(seen($r)), \%identity,
     'optional, with session: identity headers');
-
-###############################################################################
-
-# log_since() closes over $t; release it here so that the runner's final
-# checks run before global destruction
-undef $t;
 
 ###############################################################################

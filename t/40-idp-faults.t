@@ -15,10 +15,9 @@ BEGIN {
     push @INC, "$FindBin::Bin/lib";
 }
 
-use Test::Nginx qw/ :DEFAULT http_end /;
+use Test::Nginx;
 use NaoSSO;
 
-use HTTP::Tiny;
 use IO::Select;
 use Time::HiRes qw/ time sleep /;
 
@@ -104,107 +103,6 @@ nao_wait($t);
 
 ###############################################################################
 
-# The error log grows all along; each step looks only at what it added.
-# The helpers take $t as an argument: a named sub that closed over it
-# would keep it alive past Test::More's end, and with it the "no alerts"
-# check that its destructor adds.
-
-my $log_seen = 0;
-
-sub log_step {
-    my ($t) = @_;
-    my $log = $t->read_file('error.log');
-    my $new = substr($log, $log_seen);
-
-    $log_seen = length $log;
-    return $new;
-}
-
-# True when the text has exactly one [error] line and it matches $re.
-sub one_error {
-    my ($text, $re) = @_;
-    my @errors = grep { /\[error\]/ } split /\n/, $text;
-
-    return 1 if @errors == 1 && $errors[0] =~ $re;
-    diag("[error] lines: " . (@errors ? join("\n", @errors) : 'none'));
-    return 0;
-}
-
-sub title_of {
-    my ($r) = @_;
-    my ($title) = ($r->{body} // '') =~ m{<title>(.*?)</title>}s;
-
-    return undef unless defined $title;
-    $title =~ s/&#39;/'/g;
-    $title =~ s/&quot;/"/g;
-    $title =~ s/&lt;/</g;
-    $title =~ s/&gt;/>/g;
-    $title =~ s/&amp;/&/g;
-    return $title;
-}
-
-sub peer {
-    my ($port) = @_;
-    return (PeerAddr => '127.0.0.1:' . port($port));
-}
-
-# Starts a sign-in on the server at logical port $port and lets the mock
-# approve it; returns what the callback needs: port, path, the binding
-# cookie (found whatever base64url characters its name holds) and the
-# code, or undef.
-sub approved {
-    my ($port) = @_;
-
-    my $start = request('/api/auth/sign-in/microsoft',
-        extra => { peer($port) });
-    my $authorize = $start->{headers}{location}[0] // return undef;
-    my $binding = cookie_of($start, '(?:__Host-)?nao_sso_b_[\w-]+');
-
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 20)
-        ->get($authorize);
-    my ($query) = ($res->{headers}{location} // '') =~ /\?(.*)$/
-        or return undef;
-
-    return { port => $port, path => "/api/auth/callback/microsoft?$query",
-        cookie => $binding // '',
-        code => authorize_params("?$query")->{code} };
-}
-
-# The callback as a browser sends it (or as an API client with json).
-sub callback_raw {
-    my ($cb, %opt) = @_;
-    my $accept = $opt{json} ? "Accept: application/json\r\n"
-        : "Accept: text/html\r\nSec-Fetch-Mode: navigate\r\n";
-
-    return "GET $cb->{path} HTTP/1.0\r\nHost: localhost\r\n"
-        . "Cookie: $cb->{cookie}\r\n$accept\r\n";
-}
-
-sub callback {
-    my ($cb, %opt) = @_;
-    return {} unless $cb;
-    return NaoSSO::parse_response(http(callback_raw($cb, %opt),
-        peer($cb->{port})));
-}
-
-# Sends the callback and returns the socket, for the answer later.
-sub callback_start {
-    my ($cb) = @_;
-    return undef unless $cb;
-    return http(callback_raw($cb), start => 1, peer($cb->{port}));
-}
-
-sub callback_end {
-    my ($s) = @_;
-    return {} unless $s;
-    return NaoSSO::parse_response(http_end($s));
-}
-
-sub session_cookie {
-    my ($r) = @_;
-    return cookie_of($r, '(?:__Host-)?nao_sso');
-}
-
 sub token_fault {
     my (%fault) = @_;
     mock('config', { faults => { token => { %fault, count => 1 } } });
@@ -234,15 +132,15 @@ sub token_failure {
     my ($t, $name, $fault, $title, $reason) = @_;
 
     token_fault(%$fault);
-    my $cb = approved(8080);
-    log_step($t);
+    my $flow = approved_sign_in();
+    log_since($t);
 
-    my $r = callback($cb);
+    my $r = call_back($flow, html => 1);
     is($r->{status}, 502, "$name: callback is 502");
     like(title_of($r) // '', $title, "$name: page title");
     is(session_cookie($r), undef, "$name: no session cookie");
-    ok(one_error(log_step($t), $reason), "$name: one error naming it");
-    ok(no_secrets_logged($t, $cb && $cb->{code}, $NaoSSO::CLIENT_SECRET),
+    ok(one_error(log_since($t), $reason), "$name: one error naming it");
+    ok(no_secrets_logged($t, $flow->{code}, $NaoSSO::CLIENT_SECRET),
         "$name: no code or secret logged");
     return $r;
 }
@@ -295,17 +193,17 @@ like($r->{body}, qr/AADSTS70008/, 'token invalid_grant: page names the code');
 # Expected: 502 JSON "token_exchange_failed" with code AADSTS70008.
 
 mock('config', { code_lifetime => -1 });
-my $cb = approved(8080);
+my $flow = approved_sign_in();
 mock('config', { code_lifetime => 600 });
-log_step($t);
+log_since($t);
 
-$r = callback($cb, json => 1);
+$r = call_back($flow, json => 1);
 is($r->{status}, 502, 'expired code: callback is 502');
 is(json_of($r)->{error}, 'token_exchange_failed',
     'expired code: JSON error token_exchange_failed');
 is(json_of($r)->{code}, 'AADSTS70008', 'expired code: JSON names the code');
 is(session_cookie($r), undef, 'expired code: no session cookie');
-ok(one_error(log_step($t),
+ok(one_error(log_since($t),
     qr/refused the code: "invalid_grant" \(AADSTS70008\)/),
     'expired code: one error naming the code');
 
@@ -316,21 +214,20 @@ ok(one_error(log_step($t),
 # Expected: nginx serves; starting a sign-in answers 502 "Microsoft
 # sign-in is unavailable" at once; one [error] line.
 
-$r = request('/ping', extra => { peer(8084) });
+$r = request('/ping', port => 8084);
 is($r->{body}, 'pong', 'idp down: nginx started and serves');
 
-$r = request('/api/auth/sign-in', html => 1, extra => { peer(8084) });
+$r = request('/api/auth/sign-in', html => 1, port => 8084);
 is($r->{status}, 200, 'idp down: sign-in page served');
 
 my $t0 = time();
-$r = request('/api/auth/sign-in/microsoft', html => 1,
-    extra => { peer(8084) });
+$r = request('/api/auth/sign-in/microsoft', html => 1, port => 8084);
 my $took = time() - $t0;
 
 is($r->{status}, 502, 'idp down: sign-in start is 502');
 like(title_of($r) // '', $unavailable, 'idp down: page title');
 cmp_ok($took, '<', 1.5, 'idp down: answered quickly');
-ok(one_error(log_step($t), qr/nao_sso: discovery fetch failed: /),
+ok(one_error(log_since($t), qr/nao_sso: discovery fetch failed: /),
     'idp down: one error, discovery fetch failed');
 
 # Scenario: the token endpoint takes 3 s; the server's IdP timeout is 1 s.
@@ -338,11 +235,11 @@ ok(one_error(log_step($t), qr/nao_sso: discovery fetch failed: /),
 # one [error] line for the timeout.
 
 token_fault(delay_ms => 3000);
-$cb = approved(8083);
-log_step($t);
+$flow = approved_sign_in(port => 8083);
+log_since($t);
 
 $t0 = time();
-$r = callback($cb);
+$r = call_back($flow, html => 1);
 $took = time() - $t0;
 
 is($r->{status}, 502, 'slow idp: callback is 502');
@@ -350,7 +247,7 @@ like(title_of($r) // '', $unavailable, 'slow idp: page title');
 cmp_ok($took, '>', 0.8, 'slow idp: waited for the timeout');
 cmp_ok($took, '<', 2.5, 'slow idp: gave up after the timeout');
 is(session_cookie($r), undef, 'slow idp: no session cookie');
-ok(one_error(log_step($t),
+ok(one_error(log_since($t),
     qr/nao_sso: (token endpoint: .*time|.*did not answer in time)/i),
     'slow idp: one error, timeout');
 
@@ -362,10 +259,10 @@ ok(one_error(log_step($t),
 # callback then completes with 302 and a session.
 
 token_fault(delay_ms => 3000);
-$cb = approved(8080);
+$flow = approved_sign_in();
 
 $t0 = time();
-my $s = callback_start($cb);
+my $s = call_back($flow, html => 1, start => 1);
 
 $r = request('/ping');
 $took = time() - $t0;
@@ -380,7 +277,7 @@ cmp_ok($took, '<', 0.8, 'event loop: another sign-in starts at once');
 ok($s && !IO::Select->new($s)->can_read(0),
     'event loop: the callback is still waiting');
 
-$r = callback_end($s);
+$r = request_end($s);
 $took = time() - $t0;
 is($r->{status}, 302, 'event loop: callback completes');
 ok(defined session_cookie($r), 'event loop: session cookie');
@@ -393,10 +290,10 @@ cmp_ok($took, '>', 2.5, 'event loop: callback waited for the token');
 # crashes, nginx keeps serving and the next sign-in works.
 
 token_fault(delay_ms => 2000);
-$cb = approved(8080);
-log_step($t);
+$flow = approved_sign_in();
+log_since($t);
 
-$s = callback_start($cb);
+$s = call_back($flow, html => 1, start => 1);
 sleep 0.3;
 $s->close() if $s;
 
@@ -407,13 +304,12 @@ ok(eventually(3, sub {
 $r = request('/ping');
 is($r->{body}, 'pong', 'client gone: nginx serves');
 
-$cb = approved(8080);
-$r = callback($cb);
+$r = sign_in(html => 1)->{callback};
 is($r->{status}, 302, 'client gone: next sign-in works');
 my $cookie = session_cookie($r);
 ok(defined $cookie, 'client gone: next sign-in has a session');
 
-my $log = log_step($t);
+my $log = log_since($t);
 like($log, qr/client prematurely closed connection/,
     'client gone: error log says the client closed');
 unlike($log, qr/\[(alert|crit|emerg)\]|exited on signal/,
@@ -427,20 +323,16 @@ unlike($log, qr/\[(alert|crit|emerg)\]|exited on signal/,
 # (the zone survives a reload).
 
 token_fault(delay_ms => 2000);
-$cb = approved(8080);
+$flow = approved_sign_in();
 
 my ($old) = ($t->read_file('error.log') =~ /.*start worker process (\d+)/s);
 
-$s = callback_start($cb);
+$s = call_back($flow, html => 1, start => 1);
 sleep 0.3;
 
-my $before = length $t->read_file('error.log');
-$t->reload();
-ok(eventually(5, sub {
-    substr($t->read_file('error.log'), $before) =~ /start worker process/
-}), 'reload: new worker started');
+ok(reload_and_wait($t, keep_old => 1), 'reload: new worker started');
 
-$r = callback_end($s);
+$r = request_end($s);
 is($r->{status}, 302, 'reload: pending callback completes');
 my $fresh = session_cookie($r);
 ok(defined $fresh, 'reload: pending callback sets a session');

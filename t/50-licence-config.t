@@ -11,9 +11,6 @@ use strict;
 
 use Test::More;
 
-use File::Spec;
-use HTTP::Tiny;
-
 BEGIN {
     use FindBin;
     push @INC, "$FindBin::Bin/lib";
@@ -38,22 +35,20 @@ nao_setup($t);
 
 my $dir = $t->testdir();
 my $client = $NaoSSO::CLIENT_ID;
-my $log_from = 0;    # where the error log of the running nginx begins
 my $inactive = 'single sign-on is inactive, requests pass through to'
     . " nao's own login: ";
 
 # licence.jws from nao_setup() is valid and has "sso"; these are not.
 mkdir "$dir/other" or die "Can't create $dir/other: $!\n";
 make_licence_keys("$dir/other");
-my $key = "$dir/licence-key.pem";
-sign_licence($t, 'forged.jws', "$dir/other/licence-key.pem");
-sign_licence($t, 'expired.jws', $key, '--exp', 1700000000);
-sign_licence($t, 'nosso.jws', $key, '--features', 'foo');
+make_licence($t, name => 'forged.jws', key => "$dir/other/licence-key.pem");
+make_licence($t, name => 'expired.jws', exp => 1700000000);
+make_licence($t, name => 'nosso.jws', features => 'foo');
 
 # Scenario: no nao_sso_license, two servers with SSO on.
 # Expected: nginx starts; the reason is logged once, not once per server.
 
-my $http = http_block(settings(licence => undef),
+my $http = http_block(nao_directives(license => undef),
     server(8080), server(8083));
 $t->write_file_expand('nginx.conf', conf('%%TEST_GLOBALS%%', $http));
 
@@ -77,28 +72,31 @@ is($seen->{'x-other'}, 'kept', 'inactive: other headers kept');
 # Scenario: a licence signed by another key.
 # Expected: inactive, "licence signature is invalid".
 
-$http = http_block(settings(licence => 'forged.jws'), server(8080));
+$http = http_block(nao_directives(license => '%%TESTDIR%%/forged.jws'),
+    server(8080));
 start($t, $http);
 inactive_case($t, $http, 'licence signature is invalid', 'forged licence');
 
 # Scenario: a licence that expired on 2023-11-14 (--exp 1700000000).
 # Expected: inactive, the message names the date.
 
-$http = http_block(settings(licence => 'expired.jws'), server(8080));
+$http = http_block(nao_directives(license => '%%TESTDIR%%/expired.jws'),
+    server(8080));
 start($t, $http);
 inactive_case($t, $http, 'licence expired on 2023-11-14', 'expired licence');
 
 # Scenario: a valid licence without the "sso" feature.
 # Expected: inactive, the feature is named.
 
-$http = http_block(settings(licence => 'nosso.jws'), server(8080));
+$http = http_block(nao_directives(license => '%%TESTDIR%%/nosso.jws'),
+    server(8080));
 start($t, $http);
 inactive_case($t, $http, 'licence lacks the "sso" feature', 'no sso feature');
 
 # Scenario: a good licence, no nao_sso_client_id and no AZURE_AD_CLIENT_ID.
 # Expected: inactive, the reason names both ways to set it.
 
-$http = http_block(settings(client_id => undef), server(8080));
+$http = http_block(nao_directives(client_id => undef), server(8080));
 start($t, $http);
 inactive_case($t, $http,
     'client id not set (nao_sso_client_id or AZURE_AD_CLIENT_ID)',
@@ -113,10 +111,10 @@ $ENV{AZURE_AD_CLIENT_SECRET} = $NaoSSO::CLIENT_SECRET;
 $ENV{AZURE_AD_TENANT_ID} = $NaoSSO::TENANT;
 $ENV{AZURE_AD_TOKEN_SCOPE} = "api://$client/user_impersonation";
 
-start($t, http_block(settings(client_id => undef, client_secret => undef,
-    tenant_id => undef), server(8080)));
+start($t, http_block(nao_directives(client_id => undef,
+    client_secret => undef, tenant_id => undef), server(8080)));
 
-my $flow = sign_in_at(8080);
+my $flow = sign_in();
 my $p = authorize_params($flow->{start}{headers}{location}[0] // '');
 is($p->{client_id}, $client, 'env: client_id from AZURE_AD_CLIENT_ID');
 is($p->{scope}, "openid profile email offline_access "
@@ -133,10 +131,10 @@ is(json_of(request('/api/auth/get-session', cookie => $flow->{cookie}))
 $ENV{AZURE_AD_CLIENT_ID} = '00000000-0000-0000-0000-000000000000';
 delete $ENV{AZURE_AD_TOKEN_SCOPE};
 
-start($t, http_block(settings(client_secret => undef, tenant_id => undef),
-    server(8080)));
+start($t, http_block(nao_directives(client_secret => undef,
+    tenant_id => undef), server(8080)));
 
-$flow = sign_in_at(8080);
+$flow = sign_in();
 $p = authorize_params($flow->{start}{headers}{location}[0] // '');
 is($p->{client_id}, $client, 'directive overrides AZURE_AD_CLIENT_ID');
 like($p->{scope}, qr{ \Q$client\E/\.default$},
@@ -176,8 +174,7 @@ sub inactive_case {
     is(passes('/x'), '200 /x', "$name: request passes through");
     is(passes('/api/auth/sign-in'), '200 /api/auth/sign-in',
         "$name: sign-in page comes from nao");
-    is(reasons(substr($t->read_file('error.log'), $log_from)), $reason,
-        "$name: logged once");
+    is(reasons(log_since($t)), $reason, "$name: logged once");
 
     my $out = nginx_test($t, $http);
     like($out, qr/test is successful/, "$name: nginx -t is successful");
@@ -204,26 +201,20 @@ sub reasons {
 sub emerg_case {
     my ($t, $servers, $re, $name) = @_;
 
-    my $started = start($t, http_block(settings(), $servers));
+    my $started = start($t, http_block(nao_directives(), $servers));
     ok(!$started, "$name: nginx does not start");
 
-    my $log = substr($t->read_file('error.log'), $log_from);
-    my $emergs = join "\n", $log =~ /^.*\[emerg\].*$/mg;
+    my $emergs = join "\n", lines_matching(log_since($t), qr/\[emerg\]/);
     like($emergs, qr/$re/, "$name: emerg logged");
 }
 
 ###############################################################################
 
 # Stops the running nginx and starts another with this http{} body;
-# true if it started. Its error log begins at $log_from.
+# true if it started.
 sub start {
     my ($t, $http) = @_;
-
-    $t->stop();
-    $t->write_file_expand('nginx.conf', conf('%%TEST_GLOBALS%%', $http));
-    $log_from = -s "$dir/error.log" // 0;
-
-    return quietly(sub { $t->run() });
+    return restart($t, conf('%%TEST_GLOBALS%%', $http));
 }
 
 # What "nginx -t" prints for the same http{} body.
@@ -237,59 +228,6 @@ sub nginx_test {
     my $command = "'$Test::Nginx::NGINX' -p '$dir/' -c check.conf"
         . " -e '$dir/t.log' -t";
     return scalar `$command 2>&1`;
-}
-
-# Runs $code with stderr on the null device; true if it did not die.
-sub quietly {
-    my ($code) = @_;
-
-    open my $saved, '>&', \*STDERR or die "Can't dup stderr: $!\n";
-    open STDERR, '>', File::Spec->devnull() or die "Can't reopen: $!\n";
-    my $ok = eval { $code->(); 1 };
-    open STDERR, '>&', $saved or die "Can't restore stderr: $!\n";
-    return $ok;
-}
-
-# The whole sign-in as a browser does it, against the server on $port.
-# As NaoSSO's sign_in(), except that the binding cookie's name may hold
-# a "-": it is cut from the base64url state.
-sub sign_in_at {
-    my ($port) = @_;
-    my %flow;
-    my %peer = (extra => { PeerAddr => '127.0.0.1:' . port($port) });
-
-    $flow{start} = request('/api/auth/sign-in/microsoft', %peer);
-    my $authorize = $flow{start}{headers}{location}[0] // return \%flow;
-    $flow{binding} = cookie_of($flow{start}, '(?:__Host-)?nao_sso_b_[\w-]+');
-
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 10)
-        ->get($authorize);
-    my ($query) = ($res->{headers}{location} // '') =~ /\?(.*)$/
-        or return \%flow;
-
-    $flow{callback} = request("/api/auth/callback/microsoft?$query",
-        cookie => $flow{binding}, %peer);
-    $flow{cookie} = cookie_of($flow{callback}, '(?:__Host-)?nao_sso');
-
-    return \%flow;
-}
-
-sub make_licence_keys {
-    my ($to) = @_;
-
-    system('perl', "$NaoSSO::ROOT/scripts/make-licence", 'keygen', $to) == 0
-        or die "make-licence keygen failed\n";
-}
-
-sub sign_licence {
-    my ($t, $name, $key, @args) = @_;
-
-    open my $fh, '-|', 'perl', "$NaoSSO::ROOT/scripts/make-licence", 'sign',
-        '--key', $key, @args or die "Can't run make-licence: $!\n";
-    local $/;
-    my $token = <$fh>;
-    close $fh or die "make-licence sign failed\n";
-    $t->write_file($name, $token);
 }
 
 ###############################################################################
@@ -317,31 +255,6 @@ EOF
 
 sub http_block {
     return join "\n", @_;
-}
-
-# The http{} level settings; a value of undef leaves the directive out.
-sub settings {
-    my (%set) = (
-        licence => 'licence.jws',
-        client_id => $client,
-        client_secret => $NaoSSO::CLIENT_SECRET,
-        tenant_id => $NaoSSO::TENANT,
-        @_,
-    );
-
-    my $s = '';
-    $s .= "    nao_sso_license        %%TESTDIR%%/$set{licence};\n"
-        if defined $set{licence};
-    $s .= "    nao_sso_license_key    %%TESTDIR%%/licence-pub.pem;\n";
-
-    for my $name (qw/client_id client_secret tenant_id/) {
-        $s .= sprintf("    %-22s %s;\n", "nao_sso_$name", $set{$name})
-            if defined $set{$name};
-    }
-
-    $s .= "    nao_sso_authority      http://127.0.0.1:%%PORT_8081%%;\n";
-    $s .= "    nao_sso_cookie_secure  off;\n";
-    return $s;
 }
 
 sub server {

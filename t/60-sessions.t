@@ -10,8 +10,6 @@ use strict;
 
 use Test::More;
 
-use File::Spec;
-use HTTP::Tiny;
 use Time::HiRes qw/sleep time/;
 use Time::Local qw/timegm/;
 
@@ -31,9 +29,6 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()->has(qw/http proxy/);
 
 nao_setup($t);
-
-my $dir = $t->testdir();
-my $log_from = 0;    # where the error log of the running nginx begins
 
 $t->write_file('a.key', 'a' x 40 . "\n");
 $t->write_file('b.key', 'b' x 40 . "\n");
@@ -81,7 +76,7 @@ is(json_of($r)->{error}, 'unauthenticated', 'get-session error is JSON');
 # Expected: 200 with the user from the ID token and an ISO expiry that is
 # the idle timeout (8h by default) from now.
 
-my $flow = sign_in_at(8080);
+my $flow = sign_in();
 my $cookie = $flow->{cookie};
 
 $r = request('/api/auth/get-session', cookie => $cookie);
@@ -137,9 +132,9 @@ is(request('/api/auth/get-session', cookie => $cookie)->{status}, 401,
 # Expected: signed out locally all the same: 302 to /, cookie expired,
 # session gone, and a warning.
 
-$cookie = sign_in_at(8080)->{cookie};
+$cookie = sign_in_cookie();
 $r = request('/api/auth/sign-out', method => 'POST', cookie => $cookie,
-    extra => peer(8088));
+    port => 8088);
 is($r->{status} . ' ' . ($r->{headers}{location}[0] // ''), '302 /',
     'sign-out with the IdP down redirects to /');
 like(join(' ', set_cookies($r)), qr/(?:^| )nao_sso=; Path=\/; Max-Age=0;/,
@@ -155,20 +150,20 @@ like($t->read_file('error.log'), qr/\[warn\].*signing out locally only/,
 
 my $secure = qr/; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax; Secure/;
 
-$flow = sign_in_at(8085);
+$flow = sign_in(port => 8085);
 like(join(' ', set_cookies($flow->{start})),
     qr/__Host-nao_sso_b_[\w-]+=[\w-]+$secure/, 'secure: binding cookie');
 like(join(' ', set_cookies($flow->{callback} // {})),
     qr/__Host-nao_sso=[\w.-]+$secure/, 'secure: session cookie');
 like($flow->{cookie} // '', qr/^__Host-nao_sso=/, 'secure: cookie name');
 is(json_of(request('/api/auth/get-session', cookie => $flow->{cookie},
-    extra => peer(8085)))->{user}{email}, 'ada@contoso.example',
+    port => 8085))->{user}{email}, 'ada@contoso.example',
     'secure: signed in with the __Host- cookies');
 
 # Scenario: no nao_sso_cookie_secure at all (8086).
 # Expected: secure cookies are the default.
 
-$r = request('/api/auth/sign-in/microsoft', extra => peer(8086));
+$r = request('/api/auth/sign-in/microsoft', port => 8086);
 like(join(' ', set_cookies($r)),
     qr/^__Host-nao_sso_b_[\w-]+=[\w-]+; .*; Secure$/,
     'secure cookies by default');
@@ -181,7 +176,7 @@ my $p = authorize_params($r->{headers}{location}[0] // '');
 is($p->{redirect_uri}, 'https://nao.example.com/api/auth/callback/microsoft',
     'redirect_uri from nao_sso_redirect_uri');
 
-$r = request('/api/auth/sign-out', method => 'POST', extra => peer(8086));
+$r = request('/api/auth/sign-out', method => 'POST', port => 8086);
 $p = authorize_params($r->{headers}{location}[0] // '');
 is($p->{post_logout_redirect_uri}, 'https://nao.example.com/',
     'post_logout_redirect_uri from nao_sso_redirect_uri');
@@ -189,7 +184,7 @@ is($p->{post_logout_redirect_uri}, 'https://nao.example.com/',
 # Scenario: nao_sso_password_login_url /login (8087), and without it.
 # Expected: the sign-in page links to /login; without it no such link.
 
-$r = request('/api/auth/sign-in', html => 1, extra => peer(8087));
+$r = request('/api/auth/sign-in', html => 1, port => 8087);
 like($r->{body}, qr{<a href="/login">Sign in with email and password</a>},
     'sign-in page links to the password login');
 
@@ -204,9 +199,9 @@ unlike($r->{body}, qr/email and password/, 'no password link by default');
 # lives for less than its 3 s whatever the use: alive before 2 s, gone
 # after 3 s (nginx counts whole seconds).
 
-my $idle = sign_in_at(8083)->{cookie};
+my $idle = sign_in_cookie(port => 8083);
 my $before = time();
-my $aged = sign_in_at(8084)->{cookie};
+my $aged = sign_in_cookie(port => 8084);
 my $after = time();
 my (@idle, @alive, @dead);
 
@@ -232,7 +227,7 @@ is(session_status($idle, 8083), 401, 'idle timeout: idle 3 s, gone');
 # Expected: the session survives (zone and random secret are kept); a
 # restart does not keep it.
 
-$cookie = sign_in_at(8080)->{cookie};
+$cookie = sign_in_cookie();
 ok(reload_and_wait($t), 'reloaded');
 is(session_status($cookie), 200, 'session survives a reload');
 
@@ -247,11 +242,10 @@ my $secret_ba = secret_files('b.key', 'a.key');
 my $secret_b = secret_files('b.key');
 
 start($t, $secret_a . $servers);
-unlike(join("\n", substr($t->read_file('error.log'), $log_from)
-    =~ /^.*\[warn\].*$/mg), qr/no nao_sso_secret_file/,
-    'secret file: no warning');
+unlike(join("\n", lines_matching(log_since($t), qr/\[warn\]/)),
+    qr/no nao_sso_secret_file/, 'secret file: no warning');
 
-my $cookie_a = sign_in_at(8080)->{cookie};
+my $cookie_a = sign_in_cookie();
 is(session_status($cookie_a), 200, 'signed with A');
 
 # Scenario: rotation, "nao_sso_secret_file b.key a.key;" and a reload.
@@ -260,7 +254,7 @@ is(session_status($cookie_a), 200, 'signed with A');
 reconfigure($t, $secret_ba . $servers);
 is(session_status($cookie_a), 200, 'B A: cookie signed with A works');
 
-my $cookie_b = sign_in_at(8080)->{cookie};
+my $cookie_b = sign_in_cookie();
 is(session_status($cookie_b), 200, 'B A: new sign-in works');
 
 # Scenario: back to "nao_sso_secret_file a.key;".
@@ -300,7 +294,7 @@ sub session_status {
     my ($cookie, $port) = @_;
 
     return request('/api/auth/get-session', cookie => $cookie,
-        extra => peer($port // 8080))->{status};
+        port => $port)->{status};
 }
 
 sub secret_files {
@@ -311,14 +305,7 @@ sub secret_files {
 # The emerg lines of the error log since the last start.
 sub emergs {
     my ($t) = @_;
-
-    my $log = substr($t->read_file('error.log'), $log_from);
-    return join "\n", $log =~ /^.*\[emerg\].*$/mg;
-}
-
-sub peer {
-    my ($port) = @_;
-    return { PeerAddr => '127.0.0.1:' . port($port) };
+    return join "\n", lines_matching(log_since($t), qr/\[emerg\]/);
 }
 
 sub iso_epoch {
@@ -329,42 +316,13 @@ sub iso_epoch {
     return timegm($f[5], $f[4], $f[3], $f[2], $f[1] - 1, $f[0]);
 }
 
-# The whole sign-in as a browser does it, against the server on $port.
-# As NaoSSO's sign_in(), except that the binding cookie's name may hold
-# a "-": it is cut from the base64url state.
-sub sign_in_at {
-    my ($port) = @_;
-    my %flow;
-    my %peer = (extra => peer($port));
-
-    $flow{start} = request('/api/auth/sign-in/microsoft', %peer);
-    my $authorize = $flow{start}{headers}{location}[0] // return \%flow;
-    $flow{binding} = cookie_of($flow{start}, '(?:__Host-)?nao_sso_b_[\w-]+');
-
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 10)
-        ->get($authorize);
-    my ($query) = ($res->{headers}{location} // '') =~ /\?(.*)$/
-        or return \%flow;
-
-    $flow{callback} = request("/api/auth/callback/microsoft?$query",
-        cookie => $flow{binding}, %peer);
-    $flow{cookie} = cookie_of($flow{callback}, '(?:__Host-)?nao_sso');
-
-    return \%flow;
-}
-
 ###############################################################################
 
 # Stops the running nginx and starts another with this http{} body;
-# true if it started. Its error log begins at $log_from.
+# true if it started.
 sub start {
     my ($t, $http) = @_;
-
-    $t->stop();
-    $t->write_file_expand('nginx.conf', conf($http));
-    $log_from = -s "$dir/error.log" // 0;
-
-    return quietly(sub { $t->run() });
+    return restart($t, conf($http));
 }
 
 # Rewrites the configuration and reloads; the checks that follow fail
@@ -374,44 +332,6 @@ sub reconfigure {
 
     $t->write_file_expand('nginx.conf', conf($http));
     reload_and_wait($t) or diag('reload did not complete');
-}
-
-# Sends HUP, as the real Test::Nginx does, then waits until new workers
-# run and every old one has gone, so that no request reaches a worker
-# with the old configuration. False on an emerg or after 5 s.
-sub reload_and_wait {
-    my ($t) = @_;
-
-    my $log = $t->read_file('error.log');
-    my %old = map { $_ => 1 } $log =~ /start worker process (\d+)/g;
-    my $from = length $log;
-
-    $t->reload();
-
-    for (1 .. 50) {
-        my $new = substr($t->read_file('error.log'), $from);
-        return 0 if $new =~ /\[emerg\]/;
-
-        my @started = grep { !$old{$_} }
-            $new =~ /start worker process (\d+)/g;
-        my @running = grep { kill(0, $_) || !$!{ESRCH} } keys %old;
-        return 1 if @started && !@running;
-
-        sleep(0.1);
-    }
-
-    return 0;
-}
-
-# Runs $code with stderr on the null device; true if it did not die.
-sub quietly {
-    my ($code) = @_;
-
-    open my $saved, '>&', \*STDERR or die "Can't dup stderr: $!\n";
-    open STDERR, '>', File::Spec->devnull() or die "Can't reopen: $!\n";
-    my $ok = eval { $code->(); 1 };
-    open STDERR, '>&', $saved or die "Can't restore stderr: $!\n";
-    return $ok;
 }
 
 ###############################################################################
@@ -432,12 +352,7 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
-    nao_sso_license        %%TESTDIR%%/licence.jws;
-    nao_sso_license_key    %%TESTDIR%%/licence-pub.pem;
-    nao_sso_client_id      $NaoSSO::CLIENT_ID;
-    nao_sso_client_secret  $NaoSSO::CLIENT_SECRET;
-    nao_sso_tenant_id      $NaoSSO::TENANT;
-    nao_sso_authority      http://127.0.0.1:%%PORT_8081%%;
+@{[ nao_directives(cookie_secure => undef) ]}
 
 $http
 }

@@ -2,9 +2,16 @@ package NaoSSO;
 
 # Helpers shared by the integration tests: the mock Entra ID and the demo
 # nao upstream as daemons, a licence made for the test, the directives
-# that point the module at the mock, and a small browser that follows the
-# sign-in flow. They use only the public Test::Nginx API, so they work
-# with the fallback runner and the real nginx-tests library alike.
+# that point the module at the mock, starting and reloading nginx with
+# another configuration, a small browser that follows the sign-in flow,
+# and checks of nginx's pages and error log. They use only the public
+# Test::Nginx API, so they work with the fallback runner and the real
+# nginx-tests library alike.
+#
+# Helpers that need the Test::Nginx object take it as an argument. A
+# named sub in a .t file that closed over the file's $t would keep it
+# alive until global destruction, that is after Test::More has ended,
+# and with it the "no alerts" checks its destructor adds.
 
 use warnings;
 use strict;
@@ -13,12 +20,16 @@ use Exporter qw/import/;
 use FindBin;
 use HTTP::Tiny;
 use JSON::PP;
-use Test::Nginx qw/http port/;
+use Test::More qw//;
+use Test::Nginx qw/http http_end port/;
 
 our @EXPORT = qw/
-    nao_setup nao_directives nao_wait request sign_in sign_in_cookie
-    mock mock_stats cookie_of set_cookies json_of authorize_params
-    url_decode no_secrets_logged
+    nao_setup nao_directives nao_wait make_licence make_licence_keys
+    restart reload_and_wait
+    request request_end approved_sign_in call_back sign_in sign_in_cookie
+    mock mock_stats cookie_of set_cookies session_cookie binding_cookie
+    json_of title_of authorize_params url_decode
+    log_since lines_matching count_lines one_error no_secrets_logged
 /;
 
 our $TENANT = '6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a7c';
@@ -38,7 +49,11 @@ sub nao_setup {
     my ($t, %opt) = @_;
     my $dir = $t->testdir();
 
-    make_licence($t, %opt) unless $opt{no_licence};
+    unless ($opt{no_licence}) {
+        make_licence_keys($dir);
+        make_licence($t, features => $opt{features}, days => $opt{days},
+            exp => $opt{exp});
+    }
 
     return if $opt{no_daemons};
 
@@ -47,38 +62,57 @@ sub nao_setup {
     $t->run_daemon('perl', "$ROOT/scripts/demo-nao", '--port', port(8082));
 }
 
+# Licence signing keys, licence-key.pem and licence-pub.pem, in $dir: the
+# test directory for the licence nginx trusts, another for a forgery.
+sub make_licence_keys {
+    my ($dir) = @_;
+
+    system('perl', "$ROOT/scripts/make-licence", 'keygen', $dir) == 0
+        or die "make-licence keygen failed\n";
+}
+
+# A licence in the test directory. Options: name => 'licence.jws', key
+# (the signing key; the test directory's licence-key.pem), features =>
+# 'sso', exp => EPOCH, days => N.
 sub make_licence {
     my ($t, %opt) = @_;
-    my $dir = $t->testdir();
-    my $tool = "$ROOT/scripts/make-licence";
+    my $key = $opt{key} // $t->testdir() . '/licence-key.pem';
 
-    system('perl', $tool, 'keygen', $dir) == 0
-        or die "make-licence keygen failed\n";
-
-    my @args = ('--key', "$dir/licence-key.pem",
-        '--features', $opt{features} // 'sso');
+    my @args = ('--key', $key, '--features', $opt{features} // 'sso');
     push @args, '--exp', $opt{exp} if defined $opt{exp};
     push @args, '--days', $opt{days} if defined $opt{days};
 
-    my $token = `perl $tool sign @args`;
-    die "make-licence sign failed\n" if $? != 0;
-    $t->write_file('licence.jws', $token);
+    open my $fh, '-|', 'perl', "$ROOT/scripts/make-licence", 'sign', @args
+        or die "Can't run make-licence: $!\n";
+    my $token = do { local $/; <$fh> };
+    close $fh or die "make-licence sign failed\n";
+
+    $t->write_file($opt{name} // 'licence.jws', $token);
 }
 
 # The http{} directives that point the module at the mock. Expanded by
 # write_file_expand, so %%TESTDIR%% and %%PORT_8081%% are fine here.
+# An option named after a directive (license, license_key, client_id,
+# client_secret, tenant_id, authority, cookie_secure) gives its value;
+# undef leaves the directive out.
 sub nao_directives {
     my (%opt) = @_;
+    my @directives = (
+        license => '%%TESTDIR%%/licence.jws',
+        license_key => '%%TESTDIR%%/licence-pub.pem',
+        client_id => $CLIENT_ID,
+        client_secret => $CLIENT_SECRET,
+        tenant_id => $TENANT,
+        authority => 'http://127.0.0.1:%%PORT_8081%%',
+        cookie_secure => 'off',
+    );
+    my $s = '';
 
-    my $s = <<"EOF";
-        nao_sso_license        %%TESTDIR%%/licence.jws;
-        nao_sso_license_key    %%TESTDIR%%/licence-pub.pem;
-        nao_sso_client_id      $CLIENT_ID;
-        nao_sso_client_secret  $CLIENT_SECRET;
-        nao_sso_tenant_id      $TENANT;
-        nao_sso_authority      http://127.0.0.1:%%PORT_8081%%;
-        nao_sso_cookie_secure  off;
-EOF
+    while (my ($name, $value) = splice(@directives, 0, 2)) {
+        $value = $opt{$name} if exists $opt{$name};
+        $s .= sprintf("        %-22s %s;\n", "nao_sso_$name", $value)
+            if defined $value;
+    }
     return $s;
 }
 
@@ -94,10 +128,65 @@ sub nao_wait {
 
 ###############################################################################
 
+# For files that try one configuration after another: stops nginx and
+# starts it again with $conf as nginx.conf (expanded). What nginx prints
+# to stderr when it refuses a configuration goes to stderr.log in the
+# test directory instead of the test output; the [emerg] is in the
+# error log as well, where the next log_since() begins with this start.
+# True if nginx started.
+sub restart {
+    my ($t, $conf) = @_;
+
+    $t->stop();
+    $t->write_file_expand('nginx.conf', $conf);
+    log_since($t);
+
+    my $file = $t->testdir() . '/stderr.log';
+    open my $stderr, '>&', \*STDERR or die "Can't dup stderr: $!\n";
+    open STDERR, '>>', $file or die "Can't open $file: $!\n";
+    my $started = eval { $t->run(); 1 };
+    open STDERR, '>&', $stderr or die "Can't restore stderr: $!\n";
+
+    return $started;
+}
+
+# Reloads nginx and waits until new workers run: the real Test::Nginx's
+# reload() only sends HUP. It also waits until every old worker has
+# gone, so that no request reaches one with the old configuration;
+# keep_old => 1 skips that, for an old worker that still has a request
+# to finish. False on an [emerg] or after 5 s.
+sub reload_and_wait {
+    my ($t, %opt) = @_;
+
+    my $log = $t->read_file('error.log');
+    my %old = map { $_ => 1 } $log =~ /start worker process (\d+)/g;
+    my $from = length $log;
+
+    $t->reload();
+
+    for (1 .. 50) {
+        my $new = substr($t->read_file('error.log'), $from);
+        return 0 if $new =~ /\[emerg\]/;
+
+        my @started = grep { !$old{$_} }
+            $new =~ /start worker process (\d+)/g;
+        my @running = grep { kill(0, $_) || !$!{ESRCH} } keys %old;
+        return 1 if @started && ($opt{keep_old} || !@running);
+
+        select undef, undef, undef, 0.1;
+    }
+
+    return 0;
+}
+
+###############################################################################
+
 # One request to nginx; returns { status, headers => { lc name => [..] },
 # body, raw }. Options: method, headers => [name => value, ...],
 # cookie => 'a=b; c=d', body, json => 1 (sends Accept: application/json),
-# html => 1 (a browser navigation).
+# html => 1 (a browser navigation), port => N (to the server on logical
+# port N, not 8080), start => 1 (returns the socket once the request is
+# sent, as http() does; request_end() reads the answer).
 sub request {
     my ($path, %opt) = @_;
     my $method = $opt{method} // 'GET';
@@ -118,7 +207,17 @@ sub request {
     }
     $req .= "\r\n$body";
 
-    return parse_response(http($req, %{ $opt{extra} || {} }));
+    my @peer = defined $opt{port}
+        ? (PeerAddr => '127.0.0.1:' . port($opt{port})) : ();
+
+    return http($req, @peer, start => 1) if $opt{start};
+    return parse_response(http($req, @peer));
+}
+
+# The answer to a request() sent with start => 1, from its socket.
+sub request_end {
+    my ($s) = @_;
+    return parse_response(defined $s ? http_end($s) : undef);
 }
 
 sub parse_response {
@@ -158,9 +257,37 @@ sub cookie_of {
     return undef;
 }
 
+# The session cookie a response sets, "nao_sso=..." or
+# "__Host-nao_sso=...", or undef.
+sub session_cookie {
+    my ($r) = @_;
+    return cookie_of($r, '(?:__Host-)?nao_sso');
+}
+
+# The binding cookie a sign-in start sets, or undef. Its name holds the
+# first characters of the state, which are base64url: "-" included.
+sub binding_cookie {
+    my ($r) = @_;
+    return cookie_of($r, '(?:__Host-)?nao_sso_b_[\w-]+');
+}
+
 sub json_of {
     my ($r) = @_;
     return eval { decode_json($r->{body}) };
+}
+
+# The <title> of one of the module's pages, entities decoded, or undef.
+sub title_of {
+    my ($r) = @_;
+    my ($title) = ($r->{body} // '') =~ m{<title>(.*?)</title>}s;
+
+    return undef unless defined $title;
+    $title =~ s/&#39;/'/g;
+    $title =~ s/&quot;/"/g;
+    $title =~ s/&lt;/</g;
+    $title =~ s/&gt;/>/g;
+    $title =~ s/&amp;/&/g;
+    return $title;
 }
 
 sub url_decode {
@@ -205,39 +332,71 @@ sub mock_stats {
     return decode_json($res->{content});
 }
 
-# Walks the whole sign-in as a browser would. Returns a hash with
-# start (nginx's 302 to Microsoft), authorize (the mock's answer),
-# callback (nginx's answer to the callback), cookie ("nao_sso=..." or
-# undef) and binding (the binding cookie pair).
-# Options: return_to, user (email for login_hint), cookie (sent to nginx
-# throughout, e.g. an older session), callback_query (a function that
-# may rewrite the callback query before it is sent).
-sub sign_in {
+# A sign-in started as a browser does it and approved by the mock, but
+# not called back yet. Returns a hash with port, start (nginx's 302 to
+# Microsoft), binding (the binding cookie pair), state, authorize (the
+# mock's answer), query (of the callback URL the mock redirects to, or
+# undef) and code.
+# Options: return_to (sent as given), user (email for login_hint),
+# cookie (sent to nginx, e.g. an older session), port (the server's
+# logical port).
+sub approved_sign_in {
     my (%opt) = @_;
-    my %flow;
+    my %flow = (port => $opt{port});
 
     my $path = '/api/auth/sign-in/microsoft';
     $path .= '?return_to=' . $opt{return_to} if defined $opt{return_to};
 
-    $flow{start} = request($path, cookie => $opt{cookie});
+    $flow{start} = request($path, cookie => $opt{cookie}, port => $opt{port});
     my $authorize = $flow{start}{headers}{location}[0] // return \%flow;
-    $flow{binding} = cookie_of($flow{start}, '(?:__Host-)?nao_sso_b_[\w-]+');
+    $flow{binding} = binding_cookie($flow{start});
+    $flow{state} = authorize_params($authorize)->{state};
 
     $authorize .= '&login_hint=' . $opt{user} if $opt{user};
-    my $res = HTTP::Tiny->new(max_redirect => 0, timeout => 20)
+    $flow{authorize} = HTTP::Tiny->new(max_redirect => 0, timeout => 20)
         ->get($authorize);
-    $flow{authorize} = $res;
 
-    my $back = $res->{headers}{location} // return \%flow;
-    my ($query) = $back =~ /\?(.*)$/;
-    $query = $opt{callback_query}->($query) if $opt{callback_query};
-
-    my @cookies = grep { defined } ($opt{cookie}, $flow{binding});
-    $flow{callback} = request("/api/auth/callback/microsoft?$query",
-        cookie => join('; ', @cookies), html => $opt{html});
-    $flow{cookie} = cookie_of($flow{callback}, '(?:__Host-)?nao_sso');
+    ($flow{query}) = ($flow{authorize}{headers}{location} // '')
+        =~ /\?(.*)$/ or return \%flow;
+    $flow{code} = authorize_params("?$flow{query}")->{code};
 
     return \%flow;
+}
+
+# The callback of an approved sign-in to the server it started on, by
+# default as its browser sends it: the mock's query and the binding
+# cookie. Options: query (another query), cookie (the whole Cookie
+# header instead; undef sends none), and request()'s others.
+sub call_back {
+    my ($flow, %opt) = @_;
+    my $query = exists $opt{query} ? delete $opt{query} : $flow->{query};
+    my $cookie = exists $opt{cookie} ? delete $opt{cookie}
+        : $flow->{binding};
+
+    return request('/api/auth/callback/microsoft?' . ($query // ''),
+        port => $flow->{port}, %opt, cookie => $cookie);
+}
+
+# Walks the whole sign-in as a browser would: approved_sign_in(), then
+# the callback. Returns approved_sign_in()'s hash with callback (nginx's
+# answer to the callback) and cookie ("nao_sso=..." or undef) added.
+# Options: approved_sign_in()'s, whose cookie is also sent with the
+# callback; html => 1 or json => 1 for the callback; callback_query (a
+# function that may rewrite the callback query before it is sent).
+sub sign_in {
+    my (%opt) = @_;
+    my $flow = approved_sign_in(%opt);
+    my $query = $flow->{query} // return $flow;
+
+    $query = $opt{callback_query}->($query) if $opt{callback_query};
+    my @cookies = grep { defined } ($opt{cookie}, $flow->{binding});
+
+    $flow->{callback} = call_back($flow, query => $query,
+        cookie => join('; ', @cookies), html => $opt{html},
+        json => $opt{json});
+    $flow->{cookie} = session_cookie($flow->{callback});
+
+    return $flow;
 }
 
 # Just the session cookie of a successful sign-in.
@@ -246,17 +405,62 @@ sub sign_in_cookie {
     return $flow->{cookie};
 }
 
-# True when no line of the error log holds one of the given secrets.
-# Only nginx's own debug lines that print the raw request before any
-# module runs ("http request line", "http args", "http header") are left
-# out; see README, Troubleshooting.
+###############################################################################
+
+my %log_seen;    # test directory => how much of its error.log was seen
+
+# The error log written since the last call (or the last restart()): the
+# log grows all along, and each step of a test looks only at what it
+# added.
+sub log_since {
+    my ($t) = @_;
+    my $dir = $t->testdir();
+    my $log = $t->read_file('error.log');
+    my $new = substr($log, $log_seen{$dir} // 0);
+
+    $log_seen{$dir} = length $log;
+    return $new;
+}
+
+# The lines of $text that match $re, e.g. qr/\[emerg\]/.
+sub lines_matching {
+    my ($text, $re) = @_;
+    return grep { /$re/ } split /\n/, $text // '';
+}
+
+# How many lines of $text match $re.
+sub count_lines {
+    my @lines = lines_matching(@_);
+    return scalar @lines;
+}
+
+# True when $text has exactly one [error] line and it matches $re; else
+# the [error] lines are shown as a diagnostic.
+sub one_error {
+    my ($text, $re) = @_;
+    my @errors = lines_matching($text, qr/\[error\]/);
+
+    return 1 if @errors == 1 && $errors[0] =~ $re;
+    Test::More::diag("[error] lines: "
+        . (@errors ? join("\n", @errors) : 'none'));
+    return 0;
+}
+
+# True when no line of the error log holds one of the given secrets: a
+# string, or a regex for a kind of secret (a token, say). Only nginx's
+# own debug lines that print the raw request before any module runs
+# ("http request line", "http args", "http header") are left out; see
+# README, Troubleshooting.
 sub no_secrets_logged {
     my ($t, @secrets) = @_;
     my @lines = grep { !/\[debug\].* http (request line|args|header):/ }
         split /\n/, $t->read_file('error.log');
 
     for my $secret (grep { defined && length } @secrets) {
-        return 0 if grep { index($_, $secret) >= 0 } @lines;
+        my $found = ref $secret eq 'Regexp'
+            ? grep { /$secret/ } @lines
+            : grep { index($_, $secret) >= 0 } @lines;
+        return 0 if $found;
     }
     return 1;
 }
