@@ -51,14 +51,16 @@ http {
         }
 
         location /vars {
-            return 200 "\$nao_sso_user_id|\$nao_sso_user_email|\$nao_sso_user_name|\$nao_sso_user_role|\$nao_sso_tenant_id";
+            set \$who "\$nao_sso_user_id|\$nao_sso_user_email";
+            set \$who "\$who|\$nao_sso_user_name|\$nao_sso_user_role";
+            return 200 "\$who|\$nao_sso_tenant_id";
         }
     }
 }
 
 EOF
 
-$t->try_run('module not loadable')->plan(32);
+$t->try_run('module not loadable')->plan(33);
 nao_wait($t);
 
 ###############################################################################
@@ -71,6 +73,12 @@ is($r->{status}, 401, 'api request without session is 401');
 is(json_of($r)->{error}, 'unauthenticated', 'error is unauthenticated');
 is(json_of($r)->{signInUrl}, '/api/auth/sign-in/microsoft',
     'signInUrl points at the microsoft sign-in');
+
+# Scenario: nao's own /api/auth/ routes under "nao_sso on".
+# Expected: like any other path, they need a session.
+
+$r = request('/api/auth/sign-in/email', method => 'POST', json => 1);
+is($r->{status}, 401, 'nao\'s own auth route needs a session too');
 
 # Scenario: a browser navigation without a session.
 # Expected: 302 to the sign-in page, carrying the original path and query.
@@ -149,8 +157,8 @@ is($seen->{cookie}, 'theme=dark', 'module cookie hidden from upstream');
 # Expected: the same identity in $nao_sso_* variables.
 
 $r = request('/vars', cookie => $cookie);
-like($r->{body}, qr/^[0-9a-f-]{36}\|ada\@contoso\.example\|Ada Lovelace\|member\|$NaoSSO::TENANT$/,
-    'variables carry the identity');
+like($r->{body}, qr/^[0-9a-f-]{36}\|ada\@contoso\.example\|Ada Lovelace(?#
+    )\|member\|$NaoSSO::TENANT$/, 'variables carry the identity');
 
 # Scenario: get-session.
 # Expected: the user as JSON with an ISO expiry.
@@ -166,7 +174,8 @@ like(json_of($r)->{expiresAt}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
 
 $r = request('/api/auth/sign-out', method => 'POST', cookie => $cookie);
 like($r->{headers}{location}[0],
-    qr{/oauth2/v2\.0/logout\?post_logout_redirect_uri=http%3A%2F%2Flocalhost%2F$},
+    qr{/oauth2/v2\.0/logout(?#
+        )\?post_logout_redirect_uri=http%3A%2F%2Flocalhost%2F$},
     'sign-out goes to the end-session endpoint');
 
 $r = request('/api/auth/get-session', cookie => $cookie);
