@@ -523,7 +523,7 @@ static ngx_int_t
 ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
 {
     ngx_http_nao_sso_ctx_t  *ctx;
-    std::string              cookies;
+    ngx_str_t                cookies = ngx_null_string;
 
     try {
         std::string args;
@@ -536,13 +536,13 @@ ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
         }
 
         /* most requests carry none of our cookies and need no context */
-        if (!cookies.empty() || callback) {
+        if (cookies.len != 0 || callback) {
             ctx = ngx_http_nao_sso_create_ctx(r);
             if (ctx == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            ctx->cookies = std::move(cookies);
+            ctx->cookies = cookies;
             ctx->args = std::move(args);
         }
 

@@ -17,7 +17,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -71,19 +70,16 @@ struct Worker {
     bool licenceExpiryLogged = false;
 
     /*
-     * Hot-path caches, bounded and simply cleared when full: cookie
-     * values whose MAC has been verified, and session data by id and
-     * version (the shared zone stays the authority on liveness).
+     * The hot path's cache, bounded and simply cleared when full: cookie
+     * values whose MAC has verified, with the session data they name at
+     * the version last seen. The shared zone stays the authority on
+     * whether the session lives; the map's heterogeneous lookup costs no
+     * allocation.
      */
     static constexpr size_t kCacheEntries = 4096;
 
-    struct CachedSession {
-        uint64_t version;
-        std::shared_ptr<const SessionData> data;
-    };
-
-    std::unordered_map<std::string, std::string> verifiedCookies;
-    std::unordered_map<std::string, CachedSession> sessions;
+    std::map<std::string, std::shared_ptr<const SessionData>, std::less<>>
+        sessions;
 };
 
 extern Worker *worker;
@@ -126,11 +122,10 @@ struct ngx_http_nao_sso_loc_conf_t {
  */
 struct ngx_http_nao_sso_ctx_t {
     ngx_http_request_t              *request;
-    std::string                      cookies;     /* the module's, as sent */
+    ngx_str_t                        cookies{};   /* the module's, as sent */
     std::string                      args;        /* the callback's, masked */
     bool                             sessionChecked = false;
     std::shared_ptr<const nao::SessionData> session;
-    std::string                      sessionId;
     int64_t                          sessionExpires = 0;
     bool                             identityAdded = false;
 
@@ -175,7 +170,7 @@ nao::SessionStore ngx_http_nao_sso_store(ngx_http_request_t *r);
 bool ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args);
 void ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
-    std::string *captured);
+    ngx_str_t *captured);
 ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t *ctx);
 std::string_view ngx_http_nao_sso_header(ngx_http_request_t *r,

@@ -93,7 +93,7 @@ claimState(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
 
     std::string name = sscf->state->bindingPrefix
                        + stateText.substr(0, kBindingNameChars);
-    auto cookie = findCookie(ctx->cookies, name);
+    auto cookie = findCookie(view(ctx->cookies), name);
     auto binding = cookie ? base64urlDecode(*cookie) : std::nullopt;
 
     if (!binding || !constantTimeEqual(*binding, pending->binding)) {
@@ -154,7 +154,7 @@ createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     /* the browser may still hold an older session: it ends here */
     ngx_http_nao_sso_load_session(r, sscf, ctx);
     if (ctx->session) {
-        store.removeSession(ctx->sessionId);
+        store.removeSession(ctx->session->id);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -151,7 +151,7 @@ signOut(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     }
 
     if (ctx->session) {
-        ngx_http_nao_sso_store(r).removeSession(ctx->sessionId);
+        ngx_http_nao_sso_store(r).removeSession(ctx->session->id);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "nao_sso: user \"%s\" signed out",
                       ctx->session->userId.c_str());

@@ -156,6 +156,23 @@ removeHeaders(ngx_http_request_t *r, Pred pred)
 }
 
 
+bool
+appendCookies(ngx_pool_t *pool, ngx_str_t *captured, const ngx_str_t &value)
+{
+    if (captured->len == 0) {
+        *captured = value;
+        return true;
+    }
+
+    std::string joined(nao::view(*captured));
+    joined += "; ";
+    joined += nao::view(value);
+
+    *captured = nao::poolString(pool, joined);
+    return captured->data != nullptr;
+}
+
+
 /* the identity headers; names are constant, values borrowed */
 struct IdentityHeader {
     ngx_str_t key;
@@ -193,7 +210,7 @@ ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r)
  * the upstream will see.
  */
 ngx_int_t
-ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
+ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
 {
     static const std::vector<std::string_view> prefixes = {
         "nao_sso", "__Host-nao_sso"
@@ -224,10 +241,14 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, std::string *captured)
                 continue;
             }
 
-            if (!captured->empty()) {
-                *captured += "; ";
+            /*
+             * The replaced value's bytes stay where they are for the
+             * whole request, so the usual single Cookie header is kept
+             * without a copy.
+             */
+            if (!appendCookies(r->pool, captured, h[i].value)) {
+                return NGX_ERROR;
             }
-            *captured += nao::view(h[i].value);
 
             h[i].value = nao::poolString(r->pool, kept);
             if (h[i].value.data == nullptr) {
@@ -263,12 +284,20 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
         ngx_http_nao_sso_strip_private_headers(r);
     }
 
-    for (IdentityHeader &ih : identityHeaders) {
-        auto *h = static_cast<ngx_table_elt_t *>(
-            ngx_list_push(&r->headers_in.headers));
-        if (h == nullptr) {
-            return NGX_ERROR;
-        }
+    /* one new part for all five, instead of five pushes */
+    ngx_list_t *list = &r->headers_in.headers;
+    ngx_uint_t n = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
+
+    auto *h = static_cast<ngx_table_elt_t *>(
+        ngx_pcalloc(r->pool, n * sizeof(ngx_table_elt_t)));
+    auto *part = static_cast<ngx_list_part_t *>(
+        ngx_palloc(r->pool, sizeof(ngx_list_part_t)));
+    if (h == nullptr || part == nullptr) {
+        return NGX_ERROR;
+    }
+
+    for (ngx_uint_t i = 0; i < n; i++) {
+        IdentityHeader &ih = identityHeaders[i];
 
         if (ih.hash == 0) {
             ih.hash = ngx_hash_key((u_char *) ih.lowcase, ih.key.len);
@@ -276,12 +305,27 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
 
         const std::string &value = (*ctx->session).*ih.field;
 
-        h->key = ih.key;
-        h->lowcase_key = (u_char *) ih.lowcase;
-        h->hash = ih.hash;
-        h->value.data = (u_char *) value.data();
-        h->value.len = value.size();
+        h[i].key = ih.key;
+        h[i].lowcase_key = (u_char *) ih.lowcase;
+        h[i].hash = ih.hash;
+        h[i].value.data = (u_char *) value.data();
+        h[i].value.len = value.size();
     }
+
+    part->elts = h;
+    part->nelts = n;
+    part->next = nullptr;
+
+    if (list->part.nelts == 0) {
+        list->part = *part;
+        list->last = &list->part;
+    } else {
+        list->last->next = part;
+        list->last = part;
+    }
+
+    /* the new part is full: a later push starts another */
+    list->nalloc = n;
 
     ctx->identityAdded = true;
     return NGX_OK;

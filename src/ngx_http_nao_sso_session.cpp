@@ -139,37 +139,6 @@ ngx_http_nao_sso_active(ngx_http_request_t *r,
 
 
 /*
- * The session id in a cookie value whose MAC verifies. A verified value
- * is remembered, so the MAC is computed once per cookie and worker.
- */
-static std::optional<std::string>
-ngx_http_nao_sso_cookie_id(std::string_view value)
-{
-    auto &cache = nao::worker->verifiedCookies;
-    std::string key(value);
-
-    auto it = cache.find(key);
-    if (it != cache.end()) {
-        return it->second;
-    }
-
-    auto payload = nao::verifyCookieValue(value, nao::worker->secrets);
-    auto id = payload ? nao::base64urlDecode(*payload) : std::nullopt;
-
-    if (!id || id->size() != nao::kIdBytes) {
-        return std::nullopt;
-    }
-
-    if (cache.size() >= nao::Worker::kCacheEntries) {
-        cache.clear();
-    }
-
-    cache.emplace(std::move(key), *id);
-    return id;
-}
-
-
-/*
  * The session named by a well-signed cookie, if the store still has it;
  * a bad cookie is simply no session.
  */
@@ -183,24 +152,37 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
 
     ctx->sessionChecked = true;
 
-    auto value = nao::findCookie(ctx->cookies, sscf->state->sessionCookie);
+    auto value = nao::findCookie(nao::view(ctx->cookies),
+                                 sscf->state->sessionCookie);
     if (!value) {
         return;
     }
 
-    auto id = ngx_http_nao_sso_cookie_id(*value);
-    if (!id) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "nao_sso: client sent an invalid session cookie");
-        return;
+    auto &cache = nao::worker->sessions;
+    auto cached = cache.find(*value);
+    std::string id;
+
+    if (cached != cache.end()) {
+        id = cached->second->id;
+
+    } else {
+        auto payload = nao::verifyCookieValue(*value, nao::worker->secrets);
+        auto decoded = payload ? nao::base64urlDecode(*payload)
+                               : std::nullopt;
+
+        if (!decoded || decoded->size() != nao::kIdBytes) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "nao_sso: client sent an invalid session cookie");
+            return;
+        }
+
+        id = std::move(*decoded);
     }
 
     nao::SessionLimits limits{sscf->idle_timeout, sscf->max_age};
-    auto &cache = nao::worker->sessions;
-    auto cached = cache.find(*id);
-    uint64_t known = cached != cache.end() ? cached->second.version : 0;
+    uint64_t known = cached != cache.end() ? cached->second->version : 0;
 
-    auto touched = ngx_http_nao_sso_store(r).touchSession(*id, ngx_time(),
+    auto touched = ngx_http_nao_sso_store(r).touchSession(id, ngx_time(),
                                                            limits, known);
     if (!touched) {
         if (cached != cache.end()) {
@@ -212,22 +194,25 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
         return;
     }
 
-    if (touched->data) {
-        if (cache.size() >= nao::Worker::kCacheEntries) {
-            cache.clear();
-        }
+    ctx->sessionExpires = touched->expires;
 
-        auto data = std::make_shared<const nao::SessionData>(
-            std::move(*touched->data));
-        cache[*id] = nao::Worker::CachedSession{touched->version, data};
-        ctx->session = std::move(data);
-
-    } else {
-        ctx->session = cached->second.data;
+    if (!touched->data) {
+        ctx->session = cached->second;
+        return;
     }
 
-    ctx->sessionId = std::move(*id);
-    ctx->sessionExpires = touched->expires;
+    touched->data->id = std::move(id);
+    touched->data->version = touched->version;
+
+    auto data = std::make_shared<const nao::SessionData>(
+        std::move(*touched->data));
+
+    if (cache.size() >= nao::Worker::kCacheEntries) {
+        cache.clear();
+    }
+
+    cache.insert_or_assign(std::string(*value), data);
+    ctx->session = std::move(data);
 }
 
 

@@ -22,6 +22,8 @@ constexpr size_t kIdBytes = 32;           /* session ids and states */
 constexpr size_t kSecretBytes = 32;
 
 struct SessionData {
+    std::string id;             /* kIdBytes raw; set by the caller */
+    uint64_t version = 0;       /* set by touchSession */
     std::string userId;
     std::string email;
     std::string name;
