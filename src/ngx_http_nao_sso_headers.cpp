@@ -216,10 +216,12 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
         "nao_sso", "__Host-nao_sso"
     };
 
-    ngx_list_part_t *part = &r->headers_in.headers.part;
-    bool emptied = false;
+    ngx_list_t *list = &r->headers_in.headers;
+    bool removed = false;
 
-    for (; part != nullptr; part = part->next) {
+    for (ngx_list_part_t *part = &list->part; part != nullptr;
+         part = part->next)
+    {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
 
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
@@ -250,21 +252,27 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
                 return NGX_ERROR;
             }
 
-            h[i].value = nao::poolString(r->pool, kept);
-            if (h[i].value.data == nullptr) {
+            if (!kept.empty()) {
+                h[i].value = nao::poolString(r->pool, kept);
+                if (h[i].value.data == nullptr) {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            /* nothing left: the header goes; the walk goes on after it */
+            if (!removeAt(r->pool, list, part, i)) {
                 return NGX_ERROR;
             }
 
-            emptied = emptied || kept.empty();
+            removed = true;
+            break;
         }
     }
 
-    if (emptied) {
-        removeHeaders(r, [](const ngx_table_elt_t &h) {
-            return h.key.len == 6 && h.value.len == 0
-                   && ngx_strncasecmp(h.key.data, (u_char *) "cookie", 6)
-                      == 0;
-        });
+    if (removed && !normalize(r->pool, list)) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;

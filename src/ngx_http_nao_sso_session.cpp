@@ -160,23 +160,24 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
 
     auto &cache = nao::worker->sessions;
     auto cached = cache.find(*value);
-    std::string id;
+    std::string decoded;
+    std::string_view id;
 
     if (cached != cache.end()) {
         id = cached->second->id;
 
     } else {
         auto payload = nao::verifyCookieValue(*value, nao::worker->secrets);
-        auto decoded = payload ? nao::base64urlDecode(*payload)
-                               : std::nullopt;
+        auto bytes = payload ? nao::base64urlDecode(*payload) : std::nullopt;
 
-        if (!decoded || decoded->size() != nao::kIdBytes) {
+        if (!bytes || bytes->size() != nao::kIdBytes) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "nao_sso: client sent an invalid session cookie");
             return;
         }
 
-        id = std::move(*decoded);
+        decoded = std::move(*bytes);
+        id = decoded;
     }
 
     nao::SessionLimits limits{sscf->idle_timeout, sscf->max_age};
@@ -201,7 +202,7 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
         return;
     }
 
-    touched->data->id = std::move(id);
+    touched->data->id = std::string(id);
     touched->data->version = touched->version;
 
     auto data = std::make_shared<const nao::SessionData>(
