@@ -1,9 +1,9 @@
 #!/usr/bin/env perl
 # Self-check of the test doubles in scripts/: walks mock-entra through the
-# whole OIDC flow and every control knob, and pokes demo-nao's echo. Run by
-# hand (perl t/mock-selfcheck.pl); it is not a .t file because it tests the
-# tools, not the module. Starts its own servers on free ports and kills
-# them at the end.
+# whole OIDC flow and every control knob, and pokes demo-nao's echo, so
+# that the module's tests stand on a mock that behaves like Entra ID. It
+# needs no nginx and no Test::Nginx. Starts its own servers on free ports
+# and kills them at the end.
 use strict;
 use warnings;
 
@@ -17,7 +17,7 @@ use Test::More;
 use Time::HiRes ();
 
 if (grep { $_ eq '--help' } @ARGV) {
-    print "Usage: perl t/mock-selfcheck.pl\n"
+    print "Usage: perl t/05-test-doubles.t\n"
         . "Checks scripts/mock-entra and scripts/demo-nao (no nginx needed).\n";
     exit 0;
 }
