@@ -519,31 +519,44 @@ ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Takes out what a client must not hand the upstream: X-Nao-* headers and
+ * the module's cookies (kept in the context). It runs before anything
+ * else, and again after any internal redirect, since an error page
+ * reached before the phases ran (a 400, say) skips the post-read phase.
+ */
 static ngx_int_t
-ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
+ngx_http_nao_sso_sanitize(ngx_http_request_t *r)
 {
     ngx_http_nao_sso_ctx_t  *ctx;
     ngx_str_t                cookies = ngx_null_string;
 
-    try {
-        std::string args;
-        bool callback = ngx_http_nao_sso_mask_callback(r, &args);
+    if (ngx_http_nao_sso_strip_private_headers(r) != NGX_OK
+        || ngx_http_nao_sso_strip_cookies(r, &cookies) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-        ngx_http_nao_sso_strip_private_headers(r);
-
-        if (ngx_http_nao_sso_strip_cookies(r, &cookies) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* most requests carry none of our cookies and need no context */
+    if (cookies.len != 0) {
+        ctx = ngx_http_nao_sso_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
         }
 
-        /* most requests carry none of our cookies and need no context */
-        if (cookies.len != 0 || callback) {
-            ctx = ngx_http_nao_sso_create_ctx(r);
-            if (ctx == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
+        ctx->cookies = cookies;
+    }
 
-            ctx->cookies = cookies;
-            ctx->args = std::move(args);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
+{
+    try {
+        if (ngx_http_nao_sso_sanitize(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
     } catch (const std::exception &e) {
@@ -563,6 +576,10 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     ngx_http_nao_sso_srv_conf_t  *sscf;
     ngx_http_nao_sso_ctx_t       *ctx;
 
+    if (r->internal && ngx_http_nao_sso_sanitize(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
         ngx_http_get_module_loc_conf(r, ngx_http_nao_sso_module));
     sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
@@ -576,6 +593,11 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     ctx = ngx_http_nao_sso_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* still waiting for the identity provider: nothing to do again */
+    if (ctx->transfer != 0 || ctx->waiter != 0) {
+        return NGX_DONE;
     }
 
     /* other /api/auth/ paths are nao's and need a session like any other */

@@ -161,8 +161,15 @@ NgxReactor::onEvent(ngx_event_t *ev)
     auto *self = static_cast<NgxReactor *>(c->data);
     int fd = c->fd;
 
-    if (self->client_ != nullptr) {
-        self->client_->onSocket(fd, !ev->write, ev->write);
+    /* an nginx event handler: nothing may unwind into the event loop */
+    try {
+        if (self->client_ != nullptr) {
+            self->client_->onSocket(fd, !ev->write, ev->write);
+        }
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ALERT, self->log_, 0,
+                      "nao_sso: identity provider transfer: %s", e.what());
     }
 }
 
@@ -172,8 +179,14 @@ NgxReactor::onTimer(ngx_event_t *ev)
 {
     auto *self = static_cast<NgxReactor *>(ev->data);
 
-    if (self->client_ != nullptr) {
-        self->client_->onTimeout();
+    try {
+        if (self->client_ != nullptr) {
+            self->client_->onTimeout();
+        }
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ALERT, self->log_, 0,
+                      "nao_sso: identity provider timer: %s", e.what());
     }
 }
 

@@ -193,6 +193,10 @@ HttpClient::finishDone()
         curl_multi_remove_handle(multi_, msg->easy_handle);
 
         auto it = transfers_.find(transfer->id);
+        if (it == transfers_.end()) {
+            continue;
+        }
+
         finishing_.insert(transfer->id);
         done.push_back(std::move(it->second));
         transfers_.erase(it);
@@ -208,25 +212,22 @@ HttpClient::finishDone()
 }
 
 
+/* curl's callbacks are C: nothing may unwind through them */
 int
 HttpClient::socketCallback(CURL *, curl_socket_t fd, int what,
-    void *client, void *)
+    void *client, void *) noexcept
 {
     auto *self = static_cast<HttpClient *>(client);
 
-    switch (what) {
-    case CURL_POLL_IN:
-        self->reactor_.watch(fd, true, false);
-        break;
-    case CURL_POLL_OUT:
-        self->reactor_.watch(fd, false, true);
-        break;
-    case CURL_POLL_INOUT:
-        self->reactor_.watch(fd, true, true);
-        break;
-    default:
-        self->reactor_.watch(fd, false, false);
-        break;
+    try {
+        bool in = what == CURL_POLL_IN || what == CURL_POLL_INOUT;
+        bool out = what == CURL_POLL_OUT || what == CURL_POLL_INOUT;
+
+        /* CURL_POLL_REMOVE: neither */
+        self->reactor_.watch(fd, in, out);
+
+    } catch (...) {
+        return -1;
     }
 
     return 0;
@@ -234,15 +235,21 @@ HttpClient::socketCallback(CURL *, curl_socket_t fd, int what,
 
 
 int
-HttpClient::timerCallback(CURLM *, long ms, void *client)
+HttpClient::timerCallback(CURLM *, long ms, void *client) noexcept
 {
-    static_cast<HttpClient *>(client)->reactor_.setTimer(ms);
+    try {
+        static_cast<HttpClient *>(client)->reactor_.setTimer(ms);
+
+    } catch (...) {
+        return -1;
+    }
+
     return 0;
 }
 
 
 int
-HttpClient::closeSocketCallback(void *client, curl_socket_t fd)
+HttpClient::closeSocketCallback(void *client, curl_socket_t fd) noexcept
 {
     static_cast<HttpClient *>(client)->reactor_.forget(fd);
     return close(fd);
@@ -251,7 +258,7 @@ HttpClient::closeSocketCallback(void *client, curl_socket_t fd)
 
 size_t
 HttpClient::writeCallback(char *data, size_t size, size_t count,
-    void *transfer)
+    void *transfer) noexcept
 {
     auto *self = static_cast<Transfer *>(transfer);
     size_t length = size * count;
@@ -261,7 +268,14 @@ HttpClient::writeCallback(char *data, size_t size, size_t count,
         return 0;
     }
 
-    self->body.append(data, length);
+    try {
+        self->body.append(data, length);
+
+    } catch (...) {
+        /* a short count makes curl fail the transfer */
+        return 0;
+    }
+
     return length;
 }
 

@@ -82,11 +82,11 @@ private:
     struct Transfer;
 
     static int socketCallback(CURL *easy, curl_socket_t fd, int what,
-        void *client, void *socketData);
-    static int timerCallback(CURLM *multi, long ms, void *client);
-    static int closeSocketCallback(void *client, curl_socket_t fd);
+        void *client, void *socketData) noexcept;
+    static int timerCallback(CURLM *multi, long ms, void *client) noexcept;
+    static int closeSocketCallback(void *client, curl_socket_t fd) noexcept;
     static size_t writeCallback(char *data, size_t size, size_t count,
-        void *transfer);
+        void *transfer) noexcept;
 
     bool configure(Transfer &transfer, const HttpRequest &request);
     void finishDone();

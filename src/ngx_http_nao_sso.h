@@ -52,6 +52,7 @@ struct ServerState {
     ProviderSettings settings;
     std::vector<std::string> problems;    /* why SSO is inactive */
     std::string providerKey;
+    std::string sessionScope;             /* authority, tenant, client */
     std::string sessionCookie;            /* "__Host-nao_sso" or "nao_sso" */
     std::string bindingPrefix;            /* session cookie + "_b_" */
 };
@@ -167,8 +168,9 @@ bool ngx_http_nao_sso_active(ngx_http_request_t *r,
 nao::SessionStore ngx_http_nao_sso_store(ngx_http_request_t *r);
 
 /* headers.cpp */
-bool ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args);
-void ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
+void ngx_http_nao_sso_mask_callback(ngx_http_request_t *r,
+    ngx_http_nao_sso_ctx_t *ctx);
+ngx_int_t ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
     ngx_str_t *captured);
 ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,

@@ -141,6 +141,7 @@ createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     session.name = clean(identity.name);
     session.role = "member";
     session.tenantId = clean(identity.tenantId);
+    session.scope = sscf->state->sessionScope;
     session.created = now;
     session.expires = now + std::min<int64_t>(sscf->idle_timeout,
                                               sscf->max_age);

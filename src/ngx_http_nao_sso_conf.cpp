@@ -174,6 +174,9 @@ ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
     state->providerKey = state->settings.authority + "|"
                          + state->settings.tenantId + "|"
                          + std::to_string(sscf->timeout);
+    state->sessionScope = state->settings.authority + "|"
+                          + state->settings.tenantId + "|"
+                          + state->settings.clientId;
     state->sessionCookie = sscf->cookie_secure ? "__Host-nao_sso"
                                                : "nao_sso";
     state->bindingPrefix = state->sessionCookie + "_b_";

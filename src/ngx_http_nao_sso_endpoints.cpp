@@ -268,8 +268,13 @@ ngx_http_nao_sso_endpoint(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_int_t rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (route.handler == callback) {
+            ngx_http_nao_sso_mask_callback(r, ctx);
         }
 
         bool allowed = (r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))
@@ -301,8 +306,9 @@ ngx_http_nao_sso_deny(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_nao_sso_is_navigation(r)) {

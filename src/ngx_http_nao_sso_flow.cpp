@@ -270,13 +270,17 @@ guard(ngx_http_nao_sso_ctx_t *ctx, const Step &step)
         step();
 
     } catch (const std::exception &e) {
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "nao_sso: %s", e.what());
+        ngx_http_request_t *r = ctx->request;
+        ngx_connection_t *c = r->connection;
+        bool waited = ctx->waited;
 
-        Reply reply;
-        reply.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        reply.body = "internal error\n";
-        finish(ctx, reply);
+        /* no allocation here: it may be what failed */
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "nao_sso: %s", e.what());
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+        if (waited) {
+            ngx_http_run_posted_requests(c);
+        }
     }
 }
 
@@ -355,8 +359,13 @@ await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
 {
     ngx_http_request_t *r = ctx->request;
 
+    /*
+     * The phases must not run again meanwhile: a write event on a reused
+     * keep-alive connection would call the access handler a second time.
+     */
     ctx->waited = true;
     r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
 
     ctx->deadline.handler = onDeadline;
     ctx->deadline.data = ctx;

@@ -115,9 +115,9 @@ hasPrivatePrefix(const ngx_table_elt_t &h)
 }
 
 
-/* removes every element the predicate selects */
+/* removes every element the predicate selects; false when out of memory */
 template <typename Pred>
-void
+bool
 removeHeaders(ngx_http_request_t *r, Pred pred)
 {
     ngx_list_t *list = &r->headers_in.headers;
@@ -139,20 +139,43 @@ removeHeaders(ngx_http_request_t *r, Pred pred)
         }
 
         if (!removeAt(r->pool, list, part, i)) {
-            /* hide it at least: an empty value is not forwarded */
-            h[i].value.len = 0;
-            part = part->next;
-            continue;
+            return false;
         }
 
         removed = true;
         part = part->next;
     }
 
-    if (removed && !normalize(r->pool, list)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "nao_sso: ngx_palloc() failed");
+    return !removed || normalize(r->pool, list);
+}
+
+
+/*
+ * headers_in keeps its own pointers to the Cookie headers, which $cookie_*
+ * and $http_cookie read: a removed one must go from there too.
+ */
+void
+forgetCookieHeader(ngx_http_request_t *r, ngx_table_elt_t *h)
+{
+#if (nginx_version < 1023000)
+    auto **elts = static_cast<ngx_table_elt_t **>(r->headers_in.cookies.elts);
+    ngx_uint_t n = 0;
+
+    for (ngx_uint_t i = 0; i < r->headers_in.cookies.nelts; i++) {
+        if (elts[i] != h) {
+            elts[n++] = elts[i];
+        }
     }
+
+    r->headers_in.cookies.nelts = n;
+#else
+    for (ngx_table_elt_t **p = &r->headers_in.cookie; *p; p = &(*p)->next) {
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    }
+#endif
 }
 
 
@@ -198,10 +221,10 @@ IdentityHeader identityHeaders[] = {
 }  // namespace
 
 
-void
+ngx_int_t
 ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r)
 {
-    removeHeaders(r, hasPrivatePrefix);
+    return removeHeaders(r, hasPrivatePrefix) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -262,6 +285,8 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
             }
 
             /* nothing left: the header goes; the walk goes on after it */
+            forgetCookieHeader(r, &h[i]);
+
             if (!removeAt(r->pool, list, part, i)) {
                 return NGX_ERROR;
             }
@@ -288,8 +313,10 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t *ctx)
 {
     /* after an internal redirect our own headers are already there */
-    if (ctx->identityAdded) {
-        ngx_http_nao_sso_strip_private_headers(r);
+    if (ctx->identityAdded
+        && ngx_http_nao_sso_strip_private_headers(r) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /* one new part for all five, instead of five pushes */
@@ -392,24 +419,25 @@ ngx_http_nao_sso_is_navigation(ngx_http_request_t *r)
  * The callback's query holds the authorization code. nginx puts the
  * request line into every error log line and the access log's $request,
  * and the URI with its arguments into its debug lines, so both are
- * masked; the context keeps the real arguments.
+ * masked once the module takes the callback; the context keeps the real
+ * arguments. ($request_uri still has them: see README.)
  */
-bool
-ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args)
+void
+ngx_http_nao_sso_mask_callback(ngx_http_request_t *r,
+    ngx_http_nao_sso_ctx_t *ctx)
 {
-    static const std::string_view callback = "/api/auth/callback/microsoft";
     static ngx_str_t masked_args = ngx_string("masked");
 
-    if (r->args.len == 0 || nao::view(r->uri) != callback) {
-        return false;
+    if (r->args.len == 0 || !ctx->args.empty()) {
+        return;
     }
 
-    *args = std::string(nao::view(r->args));
+    ctx->args = std::string(nao::view(r->args));
     r->args = masked_args;
 
     std::string line(nao::view(r->method_name));
     line += " ";
-    line += callback;
+    line += nao::view(r->uri);
     line += "?[masked] ";
     line += nao::view(r->http_protocol);
 
@@ -417,6 +445,4 @@ ngx_http_nao_sso_mask_callback(ngx_http_request_t *r, std::string *args)
     if (masked.data != NULL) {
         r->request_line = masked;
     }
-
-    return true;
 }

@@ -195,25 +195,34 @@ ngx_http_nao_sso_load_session(ngx_http_request_t *r,
         return;
     }
 
-    ctx->sessionExpires = touched->expires;
+    std::shared_ptr<const nao::SessionData> data;
 
-    if (!touched->data) {
-        ctx->session = cached->second;
+    if (touched->data) {
+        touched->data->id = std::string(id);
+        touched->data->version = touched->version;
+        data = std::make_shared<const nao::SessionData>(
+            std::move(*touched->data));
+
+        if (cache.size() >= nao::Worker::kCacheEntries) {
+            cache.clear();
+        }
+
+        cache.insert_or_assign(std::string(*value), data);
+
+    } else {
+        data = cached->second;
+    }
+
+    /* servers that share the zone may sign in to other applications */
+    if (data->scope != sscf->state->sessionScope) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nao_sso: session of user \"%s\" belongs to another "
+                      "application", data->userId.c_str());
         return;
     }
 
-    touched->data->id = std::string(id);
-    touched->data->version = touched->version;
-
-    auto data = std::make_shared<const nao::SessionData>(
-        std::move(*touched->data));
-
-    if (cache.size() >= nao::Worker::kCacheEntries) {
-        cache.clear();
-    }
-
-    cache.insert_or_assign(std::string(*value), data);
     ctx->session = std::move(data);
+    ctx->sessionExpires = touched->expires;
 }
 
 
@@ -231,8 +240,13 @@ ngx_http_nao_sso_variable(ngx_http_request_t *r,
     if (ctx != NULL && !ctx->sessionChecked) {
         auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
             ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
+        auto *lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
+            ngx_http_get_module_loc_conf(r, ngx_http_nao_sso_module));
 
-        if (ngx_http_nao_sso_active(r, sscf)) {
+        /* where the module is off, a session is neither read nor used */
+        if (lcf->mode != NGX_HTTP_NAO_SSO_OFF
+            && ngx_http_nao_sso_active(r, sscf))
+        {
             try {
                 ngx_http_nao_sso_load_session(r, sscf, ctx);
 

@@ -85,14 +85,28 @@ Provider::join(Fetch &fetch, Ready ready)
 void
 Provider::complete(Fetch &fetch, const std::string &problem)
 {
-    /* a waiter may start the next fetch from its callback */
-    auto waiters = std::move(fetch.waiters);
+    std::vector<uint64_t> ids;
 
-    fetch.waiters.clear();
+    for (const auto &entry : fetch.waiters) {
+        ids.push_back(entry.first);
+    }
+
     fetch.transfer = 0;
 
-    for (auto &entry : waiters) {
-        entry.second(problem);
+    /*
+     * One at a time from the map: a callback may cancel a later waiter
+     * (its request ended) or start the next fetch, whose new waiters are
+     * not this fetch's to call.
+     */
+    for (uint64_t id : ids) {
+        auto it = fetch.waiters.find(id);
+        if (it == fetch.waiters.end()) {
+            continue;
+        }
+
+        Ready ready = std::move(it->second);
+        fetch.waiters.erase(it);
+        ready(problem);
     }
 }
 

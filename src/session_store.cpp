@@ -20,10 +20,18 @@ constexpr size_t kMaxField = 4096;
 constexpr int kSweepPerPut = 4;
 constexpr int kEvictPerPut = 16;
 
+/* changes whenever ShmHeader or Entry does */
+constexpr uint32_t kLayout = 0x6e616f02;
+
+/*
+ * One LRU queue per kind, so that sign-ins started by anyone, which need
+ * no session, can only ever push out other sign-ins, never a session.
+ */
 struct ShmHeader {
+    uint32_t layout;
     ngx_rbtree_t tree;
     ngx_rbtree_node_t sentinel;
-    ngx_queue_t lru;
+    ngx_queue_t lru[2];
     u_char secret[kSecretBytes];
     uint64_t versions;
 };
@@ -36,6 +44,31 @@ keyOf(std::string_view id)
     ngx_memcpy(&key, id.data(), std::min(id.size(), sizeof(key)));
     return key;
 }
+
+ngx_queue_t *
+queueOf(void *data, uint8_t kind)
+{
+    return &static_cast<ShmHeader *>(data)->lru[kind == kSession ? 0 : 1];
+}
+
+
+/* nothing may leave the zone locked, not even an exception */
+class ZoneLock {
+public:
+    explicit ZoneLock(ngx_shm_zone_t *zone)
+        : pool_(reinterpret_cast<ngx_slab_pool_t *>(zone->shm.addr))
+    {
+        ngx_shmtx_lock(&pool_->mutex);
+    }
+
+    ~ZoneLock() { ngx_shmtx_unlock(&pool_->mutex); }
+
+    ZoneLock(const ZoneLock &) = delete;
+    ZoneLock &operator=(const ZoneLock &) = delete;
+
+private:
+    ngx_slab_pool_t *pool_;
+};
 
 }  // namespace
 
@@ -72,7 +105,18 @@ SessionStore::initZone(ngx_shm_zone_t *zone, void *data)
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone->shm.addr);
 
     if (data != nullptr) {
-        /* a reload with the same zone: keep sessions and the secret */
+        /*
+         * A reload with the same zone keeps sessions and the secret; a
+         * module built with another layout must not read them.
+         */
+        if (static_cast<ShmHeader *>(data)->layout != kLayout) {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "nao_sso zone \"%V\" was made by another version "
+                          "of the module; restart nginx instead of "
+                          "reloading it", &zone->shm.name);
+            return NGX_ERROR;
+        }
+
         zone->data = data;
         return NGX_OK;
     }
@@ -88,9 +132,11 @@ SessionStore::initZone(ngx_shm_zone_t *zone, void *data)
         return NGX_ERROR;
     }
 
+    header->layout = kLayout;
     ngx_rbtree_init(&header->tree, &header->sentinel,
                     ngx_rbtree_insert_value);
-    ngx_queue_init(&header->lru);
+    ngx_queue_init(&header->lru[0]);
+    ngx_queue_init(&header->lru[1]);
     header->versions = 0;
 
     auto secret = randomBytes(kSecretBytes);
@@ -102,6 +148,9 @@ SessionStore::initZone(ngx_shm_zone_t *zone, void *data)
 
     shpool->data = header;
     zone->data = header;
+
+    /* a full zone is handled (and logged once) by allocate() */
+    shpool->log_nomem = 0;
 
     static const char kContext[] = " in nao_sso zone \"";
     size_t len = sizeof(kContext) + zone->shm.name.len + 1;
@@ -196,54 +245,55 @@ SessionStore::unlink(Entry *entry)
 }
 
 
-/* a few of the least recently used entries, removed if expired */
+/* a few of the least recently used entries of each kind, if expired */
 void
 SessionStore::sweep(int64_t now)
 {
-    auto *header = static_cast<ShmHeader *>(zone_->data);
+    for (uint8_t kind : {kSession, kPending}) {
+        ngx_queue_t *queue = queueOf(zone_->data, kind);
 
-    for (int i = 0; i < kSweepPerPut; i++) {
-        if (ngx_queue_empty(&header->lru)) {
-            return;
+        for (int i = 0; i < kSweepPerPut && !ngx_queue_empty(queue); i++) {
+            Entry *entry = ngx_queue_data(ngx_queue_last(queue), Entry, lru);
+
+            if (entry->expires > now) {
+                break;
+            }
+
+            unlink(entry);
         }
-
-        ngx_queue_t *q = ngx_queue_last(&header->lru);
-        Entry *entry = ngx_queue_data(q, Entry, lru);
-
-        if (entry->expires > now) {
-            return;
-        }
-
-        unlink(entry);
     }
 }
 
 
-/* when the zone is full the least recently used entries make room */
+/*
+ * When the zone is full the least recently used entries make room: for a
+ * sign-in only other sign-ins, for a session sign-ins first. The number
+ * dropped is returned in *dropped, to be logged once the lock is gone.
+ */
 void *
-SessionStore::allocate(size_t size)
+SessionStore::allocate(size_t size, uint8_t kind, int *dropped)
 {
-    auto *header = static_cast<ShmHeader *>(zone_->data);
     auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
+    ngx_queue_t *pending = queueOf(zone_->data, kPending);
+    ngx_queue_t *sessions = queueOf(zone_->data, kSession);
+
+    *dropped = 0;
 
     for (int i = 0; i <= kEvictPerPut; i++) {
         void *p = ngx_slab_alloc_locked(shpool, size);
         if (p != nullptr) {
-            if (i > 0) {
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "nao_sso zone \"%V\" is full, dropped %d "
-                              "least recently used entries; consider a "
-                              "larger nao_sso_zone_size",
-                              &zone_->shm.name, i);
-            }
             return p;
         }
 
-        if (ngx_queue_empty(&header->lru)) {
+        ngx_queue_t *victims = !ngx_queue_empty(pending) ? pending
+                               : kind == kSession ? sessions : nullptr;
+
+        if (victims == nullptr || ngx_queue_empty(victims)) {
             return nullptr;
         }
 
-        unlink(ngx_queue_data(ngx_queue_last(&header->lru), Entry, lru));
+        unlink(ngx_queue_data(ngx_queue_last(victims), Entry, lru));
+        (*dropped)++;
     }
 
     return nullptr;
@@ -256,7 +306,6 @@ SessionStore::put(uint8_t kind, std::string_view id,
     int64_t expires, int64_t now)
 {
     auto *header = static_cast<ShmHeader *>(zone_->data);
-    auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
     size_t size = offsetof(Entry, data);
 
     if (id.size() != kIdBytes || fields.size() > kMaxFields) {
@@ -267,41 +316,48 @@ SessionStore::put(uint8_t kind, std::string_view id,
         size += std::min(field.size(), kMaxField);
     }
 
-    ngx_shmtx_lock(&shpool->mutex);
+    int dropped = 0;
+    bool stored = false;
 
-    sweep(now);
+    {
+        ZoneLock lock(zone_);
 
-    if (keyTaken(id)) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return false;
+        sweep(now);
+
+        auto *entry = keyTaken(id)
+            ? nullptr : static_cast<Entry *>(allocate(size, kind, &dropped));
+
+        if (entry != nullptr) {
+            ngx_memcpy(entry->id, id.data(), kIdBytes);
+            entry->node.key = keyOf(id);
+            entry->kind = kind;
+            entry->created = created;
+            entry->expires = expires;
+            entry->version = ++header->versions;
+            entry->fieldCount = static_cast<uint8_t>(fields.size());
+
+            u_char *p = entry->data;
+            for (size_t i = 0; i < fields.size(); i++) {
+                size_t len = std::min(fields[i].size(), kMaxField);
+                entry->lengths[i] = static_cast<uint16_t>(len);
+                p = ngx_cpymem(p, fields[i].data(), len);
+            }
+
+            ngx_rbtree_insert(&header->tree, &entry->node);
+            ngx_queue_insert_head(queueOf(zone_->data, kind), &entry->lru);
+            stored = true;
+        }
     }
 
-    auto *entry = static_cast<Entry *>(allocate(size));
-    if (entry == nullptr) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return false;
+    if (dropped > 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "nao_sso zone \"%V\" is full, dropped %d least "
+                      "recently used %s; consider a larger "
+                      "nao_sso_zone_size", &zone_->shm.name, dropped,
+                      kind == kSession ? "entries" : "sign-ins");
     }
 
-    ngx_memcpy(entry->id, id.data(), kIdBytes);
-    entry->node.key = keyOf(id);
-    entry->kind = kind;
-    entry->created = created;
-    entry->expires = expires;
-    entry->version = ++header->versions;
-    entry->fieldCount = static_cast<uint8_t>(fields.size());
-
-    u_char *p = entry->data;
-    for (size_t i = 0; i < fields.size(); i++) {
-        size_t len = std::min(fields[i].size(), kMaxField);
-        entry->lengths[i] = static_cast<uint16_t>(len);
-        p = ngx_cpymem(p, fields[i].data(), len);
-    }
-
-    ngx_rbtree_insert(&header->tree, &entry->node);
-    ngx_queue_insert_head(&header->lru, &entry->lru);
-
-    ngx_shmtx_unlock(&shpool->mutex);
-    return true;
+    return stored;
 }
 
 
@@ -311,7 +367,7 @@ SessionStore::putSession(std::string_view id, const SessionData &session,
 {
     return put(kSession, id,
                {session.userId, session.email, session.name, session.role,
-                session.tenantId},
+                session.tenantId, session.scope},
                session.created, session.expires, now);
 }
 
@@ -320,10 +376,8 @@ std::optional<SessionStore::Touched>
 SessionStore::touchSession(std::string_view id, int64_t now,
     const SessionLimits &limits, uint64_t knownVersion)
 {
-    auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
     std::optional<Touched> result;
-
-    ngx_shmtx_lock(&shpool->mutex);
+    ZoneLock lock(zone_);
 
     Entry *entry = find(kSession, id);
 
@@ -336,8 +390,7 @@ SessionStore::touchSession(std::string_view id, int64_t now,
         entry->expires = std::min(now + limits.idle,
                                   entry->created + limits.maxAge);
         ngx_queue_remove(&entry->lru);
-        ngx_queue_insert_head(
-            &static_cast<ShmHeader *>(zone_->data)->lru, &entry->lru);
+        ngx_queue_insert_head(queueOf(zone_->data, kSession), &entry->lru);
 
         Touched &t = result.emplace();
         t.expires = entry->expires;
@@ -350,12 +403,12 @@ SessionStore::touchSession(std::string_view id, int64_t now,
             s.name = entry->field(2);
             s.role = entry->field(3);
             s.tenantId = entry->field(4);
+            s.scope = entry->field(5);
             s.created = entry->created;
             s.expires = entry->expires;
         }
     }
 
-    ngx_shmtx_unlock(&shpool->mutex);
     return result;
 }
 
@@ -363,16 +416,12 @@ SessionStore::touchSession(std::string_view id, int64_t now,
 void
 SessionStore::removeSession(std::string_view id)
 {
-    auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
-
-    ngx_shmtx_lock(&shpool->mutex);
+    ZoneLock lock(zone_);
 
     Entry *entry = find(kSession, id);
     if (entry != nullptr) {
         unlink(entry);
     }
-
-    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
@@ -390,10 +439,8 @@ SessionStore::putPending(std::string_view state,
 std::optional<PendingSignIn>
 SessionStore::takePending(std::string_view state, int64_t now)
 {
-    auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone_->shm.addr);
     std::optional<PendingSignIn> result;
-
-    ngx_shmtx_lock(&shpool->mutex);
+    ZoneLock lock(zone_);
 
     Entry *entry = find(kPending, state);
 
@@ -411,7 +458,6 @@ SessionStore::takePending(std::string_view state, int64_t now)
         unlink(entry);
     }
 
-    ngx_shmtx_unlock(&shpool->mutex);
     return result;
 }
 

@@ -29,6 +29,7 @@ struct SessionData {
     std::string name;
     std::string role;
     std::string tenantId;
+    std::string scope;          /* the application it was signed in to */
     int64_t created = 0;
     int64_t expires = 0;        /* min(last use + idle, created + max age) */
 };
@@ -93,7 +94,7 @@ private:
     bool keyTaken(std::string_view id);
     void unlink(Entry *entry);
     void sweep(int64_t now);
-    void *allocate(size_t size);
+    void *allocate(size_t size, uint8_t kind, int *dropped);
 
     ngx_shm_zone_t *zone_;
 };

@@ -98,16 +98,29 @@ http {
         server_name  localhost;
 
         proxy_set_header X-Client-Host \$http_host;
+        error_page 400 /_bad;
 
         location / {
             proxy_pass http://127.0.0.1:%%PORT_8082%%;
+        }
+
+        location = /_bad {
+            proxy_pass http://127.0.0.1:%%PORT_8082%%/_echo/bad;
+        }
+
+        location = /cookies {
+            return 200 "[\$http_cookie][\$cookie_nao_sso][\$cookie_theme]";
+        }
+
+        location /api/auth/ {
+            proxy_pass http://127.0.0.1:%%PORT_8082%%\$uri\$is_args\$args;
         }
     }
 }
 
 EOF
 
-$t->try_run('module not loadable')->plan(87);
+$t->try_run('module not loadable')->plan(92);
 nao_wait($t);
 
 ###############################################################################
@@ -507,5 +520,39 @@ is(join(' ', $r->{status}, keys %{ nao_headers(seen($r)) }), '200',
 $r = request('/optional/x', json => 1, cookie => $cookie);
 is_deeply(nao_headers(seen($r)), \%identity,
     'optional, with session: identity headers');
+
+# Scenario: a request nginx rejects before any phase runs (a bad Host)
+# carries a spoofed X-Nao- header and a module cookie; error_page sends
+# it on to the upstream through an internal redirect.
+# Expected: the upstream still sees neither.
+
+$r = request('/x', port => 8083, headers => [
+    'X-Nao-User-Id' => 'spoof', 'Cookie' => 'nao_sso=abc; theme=dark',
+    'Host' => 'bad/host']);
+my $bad = json_of($r) // {};
+is($r->{status}, 400, 'bad host: error page served');
+is(join(' ', grep { /^x-nao-/ } sort keys %{ $bad->{headers} || {} })
+    . '|' . ($bad->{headers}{cookie} // ''), '|theme=dark',
+    'bad host: no X-Nao- header and no module cookie upstream');
+
+# Scenario: $http_cookie and $cookie_* after the module's cookies went.
+# Expected: neither shows them, whether the Cookie header held only ours
+# or others too.
+
+is(request('/cookies', port => 8083, cookie => 'nao_sso=abc')->{body},
+    '[][][]', 'only our cookie: $http_cookie and $cookie_nao_sso empty');
+is(request('/cookies', port => 8083,
+    cookie => 'nao_sso=abc; theme=dark')->{body}, '[theme=dark][][dark]',
+    'mixed cookies: only the others are visible');
+
+# Scenario: the callback path where the module does not serve it (a
+# server without nao_sso: nao's own login handles it).
+# Expected: the query reaches the upstream untouched.
+
+$r = request('/api/auth/callback/microsoft?code=abc&state=xyz', json => 1,
+    port => 8083);
+is((json_of($r) // {})->{uri},
+    '/api/auth/callback/microsoft?code=abc&state=xyz',
+    'callback query passed through where the module is off');
 
 ###############################################################################

@@ -35,7 +35,9 @@ $t->write_file('b.key', 'b' x 40 . "\n");
 
 # Servers by port: 8080 plain; 8083 idle timeout 2s; 8084 maximum age 3s;
 # 8085 secure cookies; 8086 default cookies and a fixed redirect URI;
-# 8087 a password login link; 8088 an identity provider that is down.
+# 8087 a password login link; 8088 the same application as 8080 with its
+# own discovery cache (another timeout), to see Microsoft go down; 8089
+# another application (client id) sharing the zone and the secret.
 
 my $servers = join '',
     server(8080, 'nao_sso_cookie_secure off;'),
@@ -48,11 +50,12 @@ my $servers = join '',
         . 'https://nao.example.com/api/auth/callback/microsoft;'),
     server(8087, 'nao_sso_cookie_secure off;',
         'nao_sso_password_login_url /login;'),
-    server(8088, 'nao_sso_cookie_secure off;',
-        'nao_sso_authority http://127.0.0.1:%%PORT_8089%%;');
+    server(8088, 'nao_sso_cookie_secure off;', 'nao_sso_idp_timeout 2s;'),
+    server(8089, 'nao_sso_cookie_secure off;',
+        'nao_sso_client_id 0e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b;');
 
 $t->write_file_expand('nginx.conf', conf($servers));
-$t->try_run('module not loadable')->plan(52);
+$t->try_run('module not loadable')->plan(54);
 nao_wait($t);
 
 ###############################################################################
@@ -126,15 +129,16 @@ like(join(' ', set_cookies($r)), qr/(?:^| )nao_sso=; Path=\/; Max-Age=0;/,
 is(request('/api/auth/get-session', cookie => $cookie)->{status}, 401,
     'old cookie is 401 after sign-out');
 
-# Scenario: POST sign-out where the identity provider cannot be reached
-# (8088's authority is a closed port); the session is from 8080, the
-# store is shared.
+# Scenario: POST sign-out while Microsoft's discovery fails (8088 has not
+# fetched it yet); the session is from 8080, the same application.
 # Expected: signed out locally all the same: 302 to /, cookie expired,
 # session gone, and a warning.
 
 $cookie = sign_in_cookie();
+mock('config', { faults => { discovery => { status => 500 } } });
 $r = request('/api/auth/sign-out', method => 'POST', cookie => $cookie,
     port => 8088);
+mock('config', { faults => { discovery => undef } });
 is($r->{status} . ' ' . ($r->{headers}{location}[0] // ''), '302 /',
     'sign-out with the IdP down redirects to /');
 like(join(' ', set_cookies($r)), qr/(?:^| )nao_sso=; Path=\/; Max-Age=0;/,
@@ -143,6 +147,16 @@ is(request('/api/auth/get-session', cookie => $cookie)->{status}, 401,
     'sign-out with the IdP down removes the session');
 like($t->read_file('error.log'), qr/\[warn\].*signing out locally only/,
     'sign-out with the IdP down is logged');
+
+# Scenario: a session signed in to 8080's application, presented to
+# 8089, a server for another application in the same nginx.
+# Expected: no session there (401), one info line; still valid at 8080.
+
+$cookie = sign_in_cookie();
+is(request('/api/auth/get-session', cookie => $cookie, port => 8089)
+    ->{status}, 401, 'session refused by another application');
+is(request('/api/auth/get-session', cookie => $cookie)->{status}, 200,
+    'session still valid for its own application');
 
 # Scenario: nao_sso_cookie_secure on.
 # Expected: __Host- cookie names, Secure, Path=/; a client that sends
