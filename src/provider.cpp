@@ -46,7 +46,8 @@ Provider::metadata() const
 bool
 Provider::metadataFresh(int64_t now) const
 {
-    return metadata_ && now - metadataAt_ < kMetadataTtl;
+    return metadata_ && (now - metadataAt_ < kMetadataTtl
+                         || now - metadataFailedAt_ < kRetryAfterFailure);
 }
 
 
@@ -137,6 +138,7 @@ void
 Provider::onMetadata(HttpResponse &&response, int64_t now)
 {
     if (!response.transportOk() || response.status != 200) {
+        metadataFailedAt_ = now;
         complete(metadataFetch_, describeFailure("discovery", response));
         return;
     }
@@ -144,6 +146,7 @@ Provider::onMetadata(HttpResponse &&response, int64_t now)
     auto parsed = parseDiscovery(response.body,
                                  expectedIssuer(authority_, tenant_));
     if (!parsed) {
+        metadataFailedAt_ = now;
         complete(metadataFetch_, "discovery document rejected: "
                                  + parsed.error());
         return;

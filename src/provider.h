@@ -28,6 +28,7 @@ public:
     static constexpr int64_t kMetadataTtl = 24 * 3600;
     static constexpr int64_t kKeysTtl = 24 * 3600;
     static constexpr int64_t kMissRefetchInterval = 5;
+    static constexpr int64_t kRetryAfterFailure = 60;
 
     Provider(HttpClient &client, std::string authority, std::string tenant,
         long timeoutMs);
@@ -35,6 +36,12 @@ public:
 
     /* nullptr until discovery has worked once; stale data is kept */
     const ProviderMetadata *metadata() const;
+
+    /*
+     * True while the document is young, and for kRetryAfterFailure after
+     * a refresh failed, so that an outage does not make every sign-in
+     * wait for a timeout when a stale document would do.
+     */
     bool metadataFresh(int64_t now) const;
 
     /* nullptr until the keys were fetched once */
@@ -77,6 +84,7 @@ private:
 
     std::optional<ProviderMetadata> metadata_;
     int64_t metadataAt_ = 0;
+    int64_t metadataFailedAt_ = 0;
     Fetch metadataFetch_;
 
     std::optional<Jwks> keys_;
