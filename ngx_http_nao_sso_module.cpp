@@ -519,38 +519,6 @@ ngx_http_nao_sso_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/*
- * Takes out what a client must not hand the upstream: X-Nao-* headers and
- * the module's cookies (kept in the context). It runs before anything
- * else, and again after any internal redirect, since an error page
- * reached before the phases ran (a 400, say) skips the post-read phase.
- */
-static ngx_int_t
-ngx_http_nao_sso_sanitize(ngx_http_request_t *r)
-{
-    ngx_http_nao_sso_ctx_t  *ctx;
-    ngx_str_t                cookies = ngx_null_string;
-
-    if (ngx_http_nao_sso_strip_private_headers(r) != NGX_OK
-        || ngx_http_nao_sso_strip_cookies(r, &cookies) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* most requests carry none of our cookies and need no context */
-    if (cookies.len != 0) {
-        ctx = ngx_http_nao_sso_ctx(r);
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx->cookies = cookies;
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_nao_sso_post_read_handler(ngx_http_request_t *r)
 {

@@ -168,6 +168,7 @@ bool ngx_http_nao_sso_active(ngx_http_request_t *r,
 nao::SessionStore ngx_http_nao_sso_store(ngx_http_request_t *r);
 
 /* headers.cpp */
+ngx_int_t ngx_http_nao_sso_sanitize(ngx_http_request_t *r);
 void ngx_http_nao_sso_mask_callback(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t *ctx);
 ngx_int_t ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
