@@ -92,7 +92,8 @@ verifyCookieValue(std::string_view value,
     size_t dot = value.find('.');
 
     if (dot == std::string_view::npos
-        || value.find('.', dot + 1) != std::string_view::npos) {
+        || value.find('.', dot + 1) != std::string_view::npos)
+    {
         return std::nullopt;
     }
 

@@ -107,7 +107,8 @@ hmacSha256(std::string_view key, std::string_view data)
 
     if (EVP_MAC_init(ctx.get(), bytes(key), key.size(), params) != 1
         || EVP_MAC_update(ctx.get(), bytes(data), data.size()) != 1
-        || EVP_MAC_final(ctx.get(), out, &length, sizeof(out)) != 1) {
+        || EVP_MAC_final(ctx.get(), out, &length, sizeof(out)) != 1)
+    {
         ERR_clear_error();
         return std::string();
     }

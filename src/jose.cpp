@@ -137,7 +137,8 @@ rsaFromParams(const BIGNUM *n, const BIGNUM *e)
 
     if (!bld
         || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n) != 1
-        || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e) != 1) {
+        || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e) != 1)
+    {
         return opensslFail("cannot build rsa key parameters");
     }
 
@@ -166,12 +167,14 @@ verifyWith(EVP_PKEY *key, const EVP_MD *md, std::string_view signingInput,
     EVP_PKEY_CTX *pctx = nullptr;
 
     if (!ctx
-        || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key) != 1) {
+        || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key) != 1)
+    {
         return opensslFail("cannot set up signature verification");
     }
 
     if (EVP_PKEY_is_a(key, "RSA")
-        && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
+        && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
+    {
         return opensslFail("cannot select rsa pkcs#1 v1.5 padding");
     }
 
@@ -195,7 +198,8 @@ parseJws(std::string_view compact)
         ? first : compact.find('.', first + 1);
 
     if (second == std::string_view::npos
-        || compact.find('.', second + 1) != std::string_view::npos) {
+        || compact.find('.', second + 1) != std::string_view::npos)
+    {
         return fail("jws does not have three parts");
     }
 
@@ -269,7 +273,8 @@ parseJwks(std::string_view document)
 
         if (!kid || kid->empty() || jsonString(jwk, "kty") != "RSA"
             || !absentOr(jwk, "use", "sig")
-            || !absentOr(jwk, "alg", "RS256")) {
+            || !absentOr(jwk, "alg", "RS256"))
+        {
             continue;
         }
 

@@ -64,7 +64,8 @@ jsonInteger(const json_t *object, const char *key)
     constexpr double kLimit = 9223372036854775808.0;
 
     if (!std::isfinite(value) || std::trunc(value) != value
-        || value < -kLimit || value >= kLimit) {
+        || value < -kLimit || value >= kLimit)
+    {
         return std::nullopt;
     }
 

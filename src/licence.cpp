@@ -22,7 +22,8 @@ utcDate(int64_t seconds)
     struct tm parts;
 
     if (static_cast<int64_t>(time) != seconds
-        || gmtime_r(&time, &parts) == nullptr) {
+        || gmtime_r(&time, &parts) == nullptr)
+    {
         return "\"" + std::to_string(seconds) + "\"";
     }
 
