@@ -72,8 +72,6 @@ public:
     /* drops a transfer; its callback is never called */
     void cancel(uint64_t id);
 
-    size_t active() const { return transfers_.size(); }
-
     /* from the reactor */
     void onSocket(int fd, bool readable, bool writable);
     void onTimeout();

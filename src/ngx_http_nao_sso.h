@@ -128,7 +128,6 @@ struct ngx_http_nao_sso_ctx_t {
     bool                             sessionChecked = false;
     std::shared_ptr<const nao::SessionData> session;
     int64_t                          sessionExpires = 0;
-    bool                             identityAdded = false;
 
     /* an identity provider step in flight */
     uint64_t                         transfer = 0;

@@ -298,6 +298,10 @@ resumed(ngx_http_nao_sso_ctx_t *ctx)
 }
 
 
+
+
+namespace {
+
 Reply
 idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
     const std::string &code)
@@ -317,6 +321,8 @@ idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
 
     return errorReply(r, view);
 }
+
+}  // namespace
 
 
 void

@@ -58,8 +58,6 @@ std::string signInUrl(const std::string &returnTo);
 /* 401 JSON: {"error":"unauthenticated","signInUrl":...} */
 Reply unauthenticated(const std::string &message);
 Reply redirectReply(std::string location);
-Reply idpUnavailable(ngx_http_request_t *r, const std::string &returnTo,
-    const std::string &code = std::string());
 
 std::string cookieAttributes(ngx_http_nao_sso_srv_conf_t *sscf,
     int64_t maxAge);

@@ -344,13 +344,10 @@ ngx_int_t
 ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t *ctx)
 {
-    /* after an internal redirect our own headers are already there */
-    if (ctx->identityAdded
-        && ngx_http_nao_sso_strip_private_headers(r) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
+    /*
+     * After an internal redirect the access handler has sanitized the
+     * headers again, so those of an earlier pass are gone.
+     */
     /* one new part for all five, instead of five pushes */
     ngx_list_t *list = &r->headers_in.headers;
     ngx_uint_t n = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
@@ -394,7 +391,6 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     /* the new part is full: a later push starts another */
     list->nalloc = n;
 
-    ctx->identityAdded = true;
     return NGX_OK;
 }
 

@@ -21,7 +21,7 @@ constexpr int kSweepPerPut = 4;
 constexpr int kEvictPerPut = 16;
 
 /* changes whenever ShmHeader or Entry does */
-constexpr uint32_t kLayout = 0x6e616f02;
+constexpr uint32_t kLayout = 0x6e616f03;
 
 /*
  * One LRU queue per kind, so that sign-ins started by anyone, which need
@@ -78,7 +78,6 @@ struct SessionStore::Entry {
     ngx_queue_t lru;
     u_char id[kIdBytes];
     uint8_t kind;
-    uint8_t fieldCount;
     uint16_t lengths[kMaxFields];
     uint64_t version;
     int64_t created;
@@ -334,7 +333,6 @@ SessionStore::put(uint8_t kind, std::string_view id,
             entry->created = created;
             entry->expires = expires;
             entry->version = ++header->versions;
-            entry->fieldCount = static_cast<uint8_t>(fields.size());
 
             u_char *p = entry->data;
             for (size_t i = 0; i < fields.size(); i++) {
