@@ -11,28 +11,17 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <string>
 
 using nao::AuthErrorAdvice;
 using nao::adviseOnAuthError;
 
+using test::assertContains;
+using test::assertLacks;
+
 namespace {
-
-void
-assertContains(const std::string &text, const char *part)
-{
-    if (text.find(part) == std::string::npos) {
-        fail_msg("\"%s\" does not contain \"%s\"", text.c_str(), part);
-    }
-}
-
-void
-assertLacks(const std::string &text, const char *part)
-{
-    if (text.find(part) != std::string::npos) {
-        fail_msg("\"%s\" contains \"%s\"", text.c_str(), part);
-    }
-}
 
 /*
  * Scenario: descriptions with a code, with "AADSTS" but no digits first,

@@ -16,6 +16,8 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -29,6 +31,9 @@ using nao::IdTokenCheck;
 using nao::JsonPtr;
 using nao::Jws;
 using nao::validateIdToken;
+
+using test::BignumDeleter;
+using test::MdCtxDeleter;
 
 namespace {
 
@@ -48,14 +53,6 @@ struct Keys {
 
 Keys *keys;
 
-struct BnDeleter {
-    void operator()(BIGNUM *bn) const { BN_free(bn); }
-};
-
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 nao::PkeyPtr
 generateKey()
 {
@@ -69,7 +66,7 @@ bnParam(EVP_PKEY *key, const char *name)
 
     assert_int_equal(EVP_PKEY_get_bn_param(key, name, &raw), 1);
 
-    std::unique_ptr<BIGNUM, BnDeleter> bn(raw);
+    std::unique_ptr<BIGNUM, BignumDeleter> bn(raw);
     std::string bytes(BN_num_bytes(bn.get()), '\0');
 
     BN_bn2bin(bn.get(), reinterpret_cast<unsigned char *>(&bytes[0]));

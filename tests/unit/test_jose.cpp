@@ -17,10 +17,16 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <memory>
 #include <string>
 
 using namespace nao;
+
+using test::assertContains;
+using test::BignumDeleter;
+using test::MdCtxDeleter;
 
 namespace {
 
@@ -55,14 +61,6 @@ const char kRfcHs256Jws[] =
     ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9l"
     "eGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
     ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-struct BignumDeleter {
-    void operator()(BIGNUM *bn) const { BN_free(bn); }
-};
-
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *ctx) const { EVP_MD_CTX_free(ctx); }
-};
 
 std::string
 rfcJws()
@@ -148,14 +146,6 @@ sign(EVP_PKEY *key, const EVP_MD *md, const std::string &input)
     signature.resize(length);
 
     return signature;
-}
-
-void
-assertContains(const std::string &text, const char *part)
-{
-    if (text.find(part) == std::string::npos) {
-        fail_msg("\"%s\" does not contain \"%s\"", text.c_str(), part);
-    }
 }
 
 void

@@ -17,10 +17,14 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <memory>
 #include <string>
 
 using namespace nao;
+
+using test::MdCtxDeleter;
 
 namespace {
 
@@ -31,10 +35,6 @@ constexpr int64_t kNewYear2027 = 1798761600;
 constexpr int64_t kNow = kJan31 - 86400 * 30;
 
 const char kHeader[] = "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}";
-
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX *ctx) const { EVP_MD_CTX_free(ctx); }
-};
 
 struct BioDeleter {
     void operator()(BIO *bio) const { BIO_free(bio); }

@@ -15,12 +15,17 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <string>
 
 using nao::TokenOutcome;
 using nao::parseDiscovery;
 using nao::parseTokenResponse;
 using nao::queryParam;
+
+using test::assertContains;
+using test::assertLacks;
 
 namespace {
 
@@ -29,28 +34,6 @@ const char kTenant[] = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const char kIssuer[] =
     "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47"
     "/v2.0";
-
-bool
-contains(const std::string &text, const char *part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-void
-assertContains(const std::string &text, const char *part)
-{
-    if (!contains(text, part)) {
-        fail_msg("\"%s\" does not contain \"%s\"", text.c_str(), part);
-    }
-}
-
-void
-assertLacks(const std::string &text, const char *part)
-{
-    if (contains(text, part)) {
-        fail_msg("\"%s\" contains \"%s\"", text.c_str(), part);
-    }
-}
 
 /* a discovery document shaped like Entra's, one member swappable */
 std::string

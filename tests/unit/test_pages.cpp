@@ -12,6 +12,8 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "test_support.h"
+
 #include <set>
 #include <string>
 #include <vector>
@@ -23,34 +25,15 @@ using nao::htmlEscape;
 using nao::jsonQuote;
 using nao::parseJson;
 
+using test::assertContains;
+using test::assertLacks;
+
 namespace {
 
 const char kHostile[] = "\"><script>alert('x')</script><img src=x "
     "onerror=alert(1)>&amp;";
 const char kHostileEscaped[] = "&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)"
     "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;amp;";
-
-bool
-contains(const std::string &text, const std::string &part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-void
-assertContains(const std::string &text, const std::string &part)
-{
-    if (!contains(text, part)) {
-        fail_msg("page does not contain \"%s\"", part.c_str());
-    }
-}
-
-void
-assertLacks(const std::string &text, const std::string &part)
-{
-    if (contains(text, part)) {
-        fail_msg("page contains \"%s\"", part.c_str());
-    }
-}
 
 /* a tag with its quoted values blanked; the quotes must pair up */
 std::string
