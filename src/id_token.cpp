@@ -4,6 +4,7 @@
 
 #include "crypto.h"
 #include "json.h"
+#include "roles.h"
 #include "settings.h"
 #include "url.h"
 
@@ -220,6 +221,46 @@ checkClaims(const json_t *claims, const IdTokenCheck &check)
     return status;
 }
 
+/* the strings of an array claim; other entries and types are skipped */
+std::vector<std::string>
+stringArray(const json_t *claims, const char *name)
+{
+    const json_t *array = json_object_get(claims, name);
+    std::vector<std::string> values;
+    size_t index;
+    const json_t *entry;
+
+    json_array_foreach(array, index, entry) {
+        if (json_is_string(entry)) {
+            values.emplace_back(json_string_value(entry),
+                json_string_length(entry));
+        }
+    }
+
+    return values;
+}
+
+void
+readAuthorization(const json_t *claims, Identity &identity)
+{
+    identity.groups = stringArray(claims, "groups");
+    identity.appRoles = stringArray(claims, "roles");
+
+    for (std::string &group : identity.groups) {
+        group = asciiLower(group);
+    }
+
+    /* past 200 groups Entra points at Graph instead of listing them */
+    const json_t *claimNames = json_object_get(claims, "_claim_names");
+    bool groupsElsewhere = json_object_get(claims, "groups") == nullptr
+        && json_is_object(claimNames)
+        && json_object_get(claimNames, "groups") != nullptr;
+
+    /* the implicit flow's signal for the same */
+    identity.groupOverage = groupsElsewhere
+        || json_is_true(json_object_get(claims, "hasgroups"));
+}
+
 }  // namespace
 
 Result<Identity>
@@ -262,6 +303,8 @@ validateIdToken(const Jws &token, const Jwks &keys, const IdTokenCheck &check)
     identity.name = jsonString(claims, "name").value_or("");
     identity.tenantId = jsonString(claims, "tid").value_or("");
     identity.expires = jsonInteger(claims, "exp").value_or(0);
+
+    readAuthorization(claims, identity);
 
     return identity;
 }

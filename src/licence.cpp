@@ -3,8 +3,10 @@
 #include "licence.h"
 
 #include "jose.h"
-#include "text.h"
 #include "json.h"
+#include "settings.h"
+#include "text.h"
+#include "url.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -67,6 +69,89 @@ readFeatures(const json_t *payload)
     return names;
 }
 
+/* the selector roles.h reads: the group id, or "role:" and the value */
+Result<std::string>
+ruleSelector(const json_t *entry)
+{
+    const json_t *group = json_object_get(entry, "group");
+    const json_t *appRole = json_object_get(entry, "app_role");
+
+    if ((group == nullptr) == (appRole == nullptr)) {
+        return fail("needs either \"group\" or \"app_role\"");
+    }
+
+    const json_t *value = group != nullptr ? group : appRole;
+    const char *key = group != nullptr ? "group" : "app_role";
+
+    if (!json_is_string(value)) {
+        return fail(std::string("\"") + key + "\" is not a string");
+    }
+
+    std::string text(json_string_value(value), json_string_length(value));
+
+    /* else {"group": "role:x"} would pass as an app role */
+    if (group != nullptr && !isGuid(text)) {
+        return fail("group \"" + logSafe(text)
+            + "\" is not an object id (a GUID)");
+    }
+
+    return group != nullptr ? text : "role:" + text;
+}
+
+Result<RoleRule>
+readRoleRule(const json_t *entry)
+{
+    if (!json_is_object(entry)) {
+        return fail("not an object");
+    }
+
+    auto selector = ruleSelector(entry);
+
+    if (!selector) {
+        return fail(selector.error());
+    }
+
+    std::optional<std::string> role = jsonString(entry, "role");
+
+    if (!role) {
+        return fail("\"role\" is missing or not a string");
+    }
+
+    return parseRoleRule(selector.value(), *role);
+}
+
+/* the optional "role_rules"; an error names the entry at fault */
+Result<std::vector<RoleRule>>
+readRoleRules(const json_t *payload)
+{
+    const json_t *rules = json_object_get(payload, "role_rules");
+    std::vector<RoleRule> parsed;
+
+    if (rules == nullptr) {
+        return parsed;
+    }
+
+    if (!json_is_array(rules)) {
+        return malformed("\"role_rules\" is not an array");
+    }
+
+    size_t index;
+    const json_t *entry;
+
+    json_array_foreach(rules, index, entry) {
+        auto rule = readRoleRule(entry);
+
+        if (!rule) {
+            return fail("licence role_rules[" + std::to_string(index)
+                + "]: " + rule.error());
+        }
+
+        parsed.push_back(std::move(rule.value()));
+    }
+
+    return parsed;
+}
+
 Result<Licence>
 readClaims(const json_t *payload)
 {
@@ -107,6 +192,14 @@ readClaims(const json_t *payload)
 
         licence.subject = std::move(*subject);
     }
+
+    auto roleRules = readRoleRules(payload);
+
+    if (!roleRules) {
+        return fail(roleRules.error());
+    }
+
+    licence.roleRules = std::move(roleRules.value());
 
     return licence;
 }

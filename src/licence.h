@@ -1,13 +1,17 @@
 /*
  * The nao Enterprise licence: a compact JWS, {"alg":"EdDSA"}, signed with
- * Ed25519, whose payload carries "features", "exp" and optionally "nbf"
- * and "sub".
+ * Ed25519, whose payload carries "features", "exp" and optionally "nbf",
+ * "sub" and "role_rules":
+ *
+ *     "role_rules": [{"group": "<group object id>", "role": "admin"},
+ *                    {"app_role": "<app role value>", "role": "viewer"}]
  */
 
 #ifndef NAO_SSO_LICENCE_H
 #define NAO_SSO_LICENCE_H
 
 #include "result.h"
+#include "roles.h"
 
 #include <cstdint>
 #include <string>
@@ -21,6 +25,7 @@ struct Licence {
     std::vector<std::string> features;
     int64_t notBefore = 0;
     int64_t expires = 0;
+    std::vector<RoleRule> roleRules;    /* in the licence's order */
 
     bool hasFeature(std::string_view name) const;
 };
@@ -29,7 +34,9 @@ struct Licence {
  * Verifies the signature with the PEM Ed25519 public key and the dates
  * against now (seconds since the epoch). Errors read as a reason, e.g.
  * "licence signature is invalid", "licence expired on 2026-01-31",
- * "licence is not valid before 2027-01-01", "licence is malformed".
+ * "licence is not valid before 2027-01-01", "licence is malformed",
+ * 'licence role_rules[1]: invalid role "boss", expected admin, member or
+ * viewer'.
  * Surrounding white space in the token is ignored.
  */
 Result<Licence> verifyLicence(std::string_view token,

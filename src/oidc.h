@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nao {
 
@@ -122,6 +123,19 @@ struct Identity {
     std::string name;
     std::string tenantId;     /* "tid" */
     int64_t expires = 0;
+
+    /* "groups": the object ids, lowercased; entries not text are skipped */
+    std::vector<std::string> groups;
+
+    /* "roles": the app role values assigned to the user, as sent */
+    std::vector<std::string> appRoles;
+
+    /*
+     * Entra left the groups out, as it does past 200 of them: "groups"
+     * is absent and "_claim_names" names it, or "hasgroups" is true. The
+     * groups must then be read from Microsoft Graph.
+     */
+    bool groupOverage = false;
 };
 
 /*

@@ -28,6 +28,7 @@ extern "C" {
 #include <string>
 
 using nao::IdTokenCheck;
+using nao::Identity;
 using nao::JsonPtr;
 using nao::Jws;
 using nao::validateIdToken;
@@ -616,6 +617,102 @@ testEmailFallback(void **state)
     assert_true(identity->email.empty());
 }
 
+Identity
+accepted(const json_t *payload)
+{
+    auto identity = validateIdToken(token(payload), keys->jwks, check());
+
+    if (!identity) {
+        fail_msg("refused: %s", identity.error().c_str());
+    }
+
+    return std::move(identity.value());
+}
+
+/*
+ * Scenario: "groups" with upper-case ids and entries that are not text,
+ * "roles" with app role values.
+ * Expected: the group ids lowercased, non-text skipped, app roles as
+ * sent; no overage.
+ */
+void
+testGroupsAndRoles(void **state)
+{
+    (void) state;
+
+    JsonPtr payload = with("groups", json_pack("[s, i, s, n, [s]]",
+        "0B8E3C2A-5D4F-4E6A-9C1B-2F7D8E9A0B1C", 7,
+        "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "nested"));
+
+    json_object_set_new(payload.get(), "roles",
+        json_pack("[s, s]", "Nao.Admin", "Nao.Reader"));
+
+    Identity identity = accepted(payload.get());
+
+    assert_int_equal(identity.groups.size(), 2);
+    assert_string_equal(identity.groups[0].c_str(),
+        "0b8e3c2a-5d4f-4e6a-9c1b-2f7d8e9a0b1c");
+    assert_string_equal(identity.groups[1].c_str(),
+        "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d");
+    assert_int_equal(identity.appRoles.size(), 2);
+    assert_string_equal(identity.appRoles[0].c_str(), "Nao.Admin");
+    assert_string_equal(identity.appRoles[1].c_str(), "Nao.Reader");
+    assert_false(identity.groupOverage);
+
+    /* claims of the wrong type are no groups, and no reason to refuse */
+    payload = with("groups", json_string("0b8e3c2a"));
+    json_object_set_new(payload.get(), "roles", json_integer(1));
+    identity = accepted(payload.get());
+    assert_true(identity.groups.empty());
+    assert_true(identity.appRoles.empty());
+    assert_false(identity.groupOverage);
+
+    identity = accepted(claims().get());
+    assert_true(identity.groups.empty());
+    assert_true(identity.appRoles.empty());
+    assert_false(identity.groupOverage);
+}
+
+/*
+ * Scenario: a user in more than 200 groups: "groups" left out and
+ * "_claim_names" pointing at Graph; the implicit flow's "hasgroups";
+ * and look-alikes that are no overage.
+ * Expected: groupOverage only for the two real signals.
+ */
+void
+testGroupOverage(void **state)
+{
+    (void) state;
+
+    JsonPtr payload = with("_claim_names",
+        json_pack("{s:s}", "groups", "src1"));
+
+    json_object_set_new(payload.get(), "_claim_sources", json_pack(
+        "{s:{s:s}}", "src1", "endpoint", "https://graph.microsoft.com/v1.0"
+        "/users/00000000-0000-0000-66f3-3332eca7ea81/getMemberObjects"));
+    assert_true(accepted(payload.get()).groupOverage);
+
+    payload = with("hasgroups", json_true());
+    assert_true(accepted(payload.get()).groupOverage);
+
+    payload = with("hasgroups", json_false());
+    assert_false(accepted(payload.get()).groupOverage);
+
+    payload = with("hasgroups", json_string("true"));
+    assert_false(accepted(payload.get()).groupOverage);
+
+    /* groups that are listed are the user's groups */
+    payload = with("_claim_names", json_pack("{s:s}", "groups", "src1"));
+    json_object_set_new(payload.get(), "groups", json_array());
+    assert_false(accepted(payload.get()).groupOverage);
+
+    payload = with("_claim_names", json_pack("{s:s}", "roles", "src1"));
+    assert_false(accepted(payload.get()).groupOverage);
+
+    payload = with("_claim_names", json_pack("[s]", "groups"));
+    assert_false(accepted(payload.get()).groupOverage);
+}
+
 }  // namespace
 
 int
@@ -635,6 +732,8 @@ main()
         cmocka_unit_test(testNonce),
         cmocka_unit_test(testObjectId),
         cmocka_unit_test(testEmailFallback),
+        cmocka_unit_test(testGroupsAndRoles),
+        cmocka_unit_test(testGroupOverage),
     };
 
     return cmocka_run_group_tests_name("id token", tests, setUp, tearDown);

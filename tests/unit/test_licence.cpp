@@ -204,6 +204,98 @@ testFeatureLookup(void **state)
     assert_false(licence.hasFeature(""));
 }
 
+/* a licence with the given "role_rules" member, verified at kNow */
+Result<Licence>
+withRoleRules(const Keys &keys, const std::string &rules)
+{
+    std::string token = makeLicence(keys.signer.get(), kHeader,
+        claims(kJan31, ",\"role_rules\":" + rules));
+
+    return verifyLicence(token, keys.publicPem, kNow);
+}
+
+void
+testRoleRules(void **state)
+{
+    (void) state;
+
+    Keys keys = makeKeys();
+    auto licence = withRoleRules(keys, "[{\"group\":"
+        "\"0B8E3C2A-5D4F-4E6A-9C1B-2F7D8E9A0B1C\",\"role\":\"admin\"},"
+        "{\"app_role\":\"Nao.Reader\",\"role\":\"viewer\","
+        "\"note\":\"ignored\"}]");
+
+    if (!licence) {
+        fail_msg("refused: %s", licence.error().c_str());
+    }
+
+    assert_int_equal(licence->roleRules.size(), 2);
+
+    const RoleRule &group = licence->roleRules[0];
+    assert_true(group.kind == RoleRule::Kind::Group);
+    assert_string_equal(group.value.c_str(),
+        "0b8e3c2a-5d4f-4e6a-9c1b-2f7d8e9a0b1c");
+    assert_true(group.role == Role::Admin);
+
+    const RoleRule &app = licence->roleRules[1];
+    assert_true(app.kind == RoleRule::Kind::AppRole);
+    assert_string_equal(app.value.c_str(), "Nao.Reader");
+    assert_true(app.role == Role::Viewer);
+
+    assert_true(withRoleRules(keys, "[]")->roleRules.empty());
+
+    auto none = verifyLicence(makeLicence(keys.signer.get(), kHeader,
+        claims(kJan31)), keys.publicPem, kNow);
+    assert_true(none.ok());
+    assert_true(none->roleRules.empty());
+}
+
+void
+testBadRoleRules(void **state)
+{
+    (void) state;
+
+    Keys keys = makeKeys();
+    const std::string good = "{\"app_role\":\"Nao.Reader\","
+        "\"role\":\"viewer\"}";
+
+    assertFailsWith(withRoleRules(keys, "[" + good
+        + ",{\"app_role\":\"Nao.Boss\",\"role\":\"boss\"}]"),
+        "licence role_rules[1]: invalid role \"boss\", expected admin, "
+        "member or viewer");
+    assertFailsWith(withRoleRules(keys, "[{\"group\":\"finance\","
+        "\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: group \"finance\" is not an object id "
+        "(a GUID)");
+    assertFailsWith(withRoleRules(keys, "[{\"group\":\"role:Nao.Reader\","
+        "\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: group \"role:Nao.Reader\" is not an "
+        "object id (a GUID)");
+    assertFailsWith(withRoleRules(keys, "[" + good + "," + good
+        + ",\"admin\"]"), "licence role_rules[2]: not an object");
+    assertFailsWith(withRoleRules(keys, "[{\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: needs either \"group\" or \"app_role\"");
+    assertFailsWith(withRoleRules(keys, "[{\"app_role\":\"a\","
+        "\"group\":\"0b8e3c2a-5d4f-4e6a-9c1b-2f7d8e9a0b1c\","
+        "\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: needs either \"group\" or \"app_role\"");
+    assertFailsWith(withRoleRules(keys, "[{\"app_role\":7,"
+        "\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: \"app_role\" is not a string");
+    assertFailsWith(withRoleRules(keys, "[{\"app_role\":\"Nao Reader\","
+        "\"role\":\"viewer\"}]"),
+        "licence role_rules[0]: app role \"Nao Reader\" is not 1 to 120 "
+        "characters without white space or control characters");
+    assertFailsWith(withRoleRules(keys, "[{\"app_role\":\"a\"}]"),
+        "licence role_rules[0]: \"role\" is missing or not a string");
+    assertFailsWith(withRoleRules(keys, "[{\"app_role\":\"a\","
+        "\"role\":2}]"),
+        "licence role_rules[0]: \"role\" is missing or not a string");
+
+    assertMalformed(withRoleRules(keys, good));
+    assertMalformed(withRoleRules(keys, "null"));
+}
+
 void
 testWrongKey(void **state)
 {
@@ -484,6 +576,8 @@ main()
         cmocka_unit_test(testOptionalClaimsAbsent),
         cmocka_unit_test(testSurroundingWhiteSpaceIgnored),
         cmocka_unit_test(testFeatureLookup),
+        cmocka_unit_test(testRoleRules),
+        cmocka_unit_test(testBadRoleRules),
         cmocka_unit_test(testWrongKey),
         cmocka_unit_test(testTamperedPayload),
         cmocka_unit_test(testTamperedSignature),
