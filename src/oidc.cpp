@@ -201,6 +201,61 @@ expiresIn(const json_t *body)
     return value;
 }
 
+/*
+ * The answer to either grant; a refresh asks no "openid" scope, so its
+ * answer may carry no id_token.
+ */
+TokenOutcome
+parseTokens(long httpStatus, std::string_view body, bool needIdToken)
+{
+    TokenOutcome outcome;
+    JsonPtr json = parseJson(body);
+    bool object = json && json_is_object(json.get());
+
+    if (object) {
+        outcome.idpError = oauthError(json.get());
+
+        if (outcome.idpError) {
+            outcome.problem = describeIdpError(httpStatus, *outcome.idpError);
+            return outcome;
+        }
+    }
+
+    if (httpStatus != 200) {
+        outcome.problem = "token endpoint answered "
+            + std::to_string(httpStatus);
+        return outcome;
+    }
+
+    if (!object) {
+        outcome.problem = "token endpoint sent invalid JSON";
+        return outcome;
+    }
+
+    TokenResponse tokens;
+
+    tokens.idToken = jsonString(json.get(), "id_token").value_or("");
+    tokens.accessToken = jsonString(json.get(), "access_token").value_or("");
+    tokens.refreshToken = jsonString(json.get(), "refresh_token")
+        .value_or("");
+    tokens.scope = jsonString(json.get(), "scope").value_or("");
+    tokens.expiresIn = expiresIn(json.get());
+
+    if (needIdToken && tokens.idToken.empty()) {
+        outcome.problem = "token endpoint answered without an id_token";
+        return outcome;
+    }
+
+    if (tokens.accessToken.empty()) {
+        outcome.problem = "token endpoint answered without an access_token";
+        return outcome;
+    }
+
+    outcome.tokens = std::move(tokens);
+
+    return outcome;
+}
+
 }  // namespace
 
 std::string
@@ -362,52 +417,7 @@ endSessionUrl(std::string_view endpoint,
 TokenOutcome
 parseTokenResponse(long httpStatus, std::string_view body)
 {
-    TokenOutcome outcome;
-    JsonPtr json = parseJson(body);
-    bool object = json && json_is_object(json.get());
-
-    if (object) {
-        outcome.idpError = oauthError(json.get());
-
-        if (outcome.idpError) {
-            outcome.problem = describeIdpError(httpStatus, *outcome.idpError);
-            return outcome;
-        }
-    }
-
-    if (httpStatus != 200) {
-        outcome.problem = "token endpoint answered "
-            + std::to_string(httpStatus);
-        return outcome;
-    }
-
-    if (!object) {
-        outcome.problem = "token endpoint sent invalid JSON";
-        return outcome;
-    }
-
-    TokenResponse tokens;
-
-    tokens.idToken = jsonString(json.get(), "id_token").value_or("");
-    tokens.accessToken = jsonString(json.get(), "access_token").value_or("");
-    tokens.refreshToken = jsonString(json.get(), "refresh_token")
-        .value_or("");
-    tokens.scope = jsonString(json.get(), "scope").value_or("");
-    tokens.expiresIn = expiresIn(json.get());
-
-    if (tokens.idToken.empty()) {
-        outcome.problem = "token endpoint answered without an id_token";
-        return outcome;
-    }
-
-    if (tokens.accessToken.empty()) {
-        outcome.problem = "token endpoint answered without an access_token";
-        return outcome;
-    }
-
-    outcome.tokens = std::move(tokens);
-
-    return outcome;
+    return parseTokens(httpStatus, body, true);
 }
 
 std::string
@@ -490,6 +500,36 @@ adviseOnAuthError(std::string_view error, std::string_view description,
           "administrator.";
 
     return result;
+}
+
+std::string
+refreshGrantBody(const RefreshGrant &grant)
+{
+    std::string body;
+
+    addParam(&body, "grant_type", "refresh_token");
+    addParam(&body, "client_id", grant.clientId);
+    addParam(&body, "client_secret", grant.clientSecret);
+    addParam(&body, "refresh_token", grant.refreshToken);
+
+    /* without offline_access Entra would not hand a new refresh token */
+    addParam(&body, "scope", grant.scope.empty() ? "offline_access"
+        : grant.scope + " offline_access");
+
+    return body;
+}
+
+TokenOutcome
+parseRefreshResponse(long httpStatus, std::string_view body)
+{
+    return parseTokens(httpStatus, body, false);
+}
+
+bool
+isInvalidGrant(const IdpError &error)
+{
+    return error.error == "invalid_grant"
+        || error.error == "interaction_required";
 }
 
 }  // namespace nao

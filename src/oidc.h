@@ -169,6 +169,34 @@ AuthErrorAdvice adviseOnAuthError(std::string_view error,
 AuthErrorAdvice adviseOnAuthError(std::string_view error,
     std::string_view description, std::string_view redirectUri);
 
+struct RefreshGrant {
+    std::string clientId;
+    std::string clientSecret;
+    std::string refreshToken;
+    std::string scope;          /* the downstream resource's scope */
+};
+
+/*
+ * An application/x-www-form-urlencoded refresh_token grant; the scope
+ * sent is grant.scope with "offline_access" added.
+ */
+std::string refreshGrantBody(const RefreshGrant &grant);
+
+/*
+ * As parseTokenResponse, but only "access_token" is required: without
+ * "openid" in the scope Entra sends no id_token. A new "refresh_token",
+ * when sent, replaces the old one.
+ */
+TokenOutcome parseRefreshResponse(long httpStatus, std::string_view body);
+
+/*
+ * The refresh token alone can get no more tokens: "invalid_grant" (it
+ * expired or was revoked, e.g. AADSTS70008, 50173, 70043, 700082) or
+ * "interaction_required" (e.g. AADSTS50076, 50079: MFA is now needed).
+ * Other errors may pass, so the grant is worth trying again.
+ */
+bool isInvalidGrant(const IdpError &error);
+
 }  // namespace nao
 
 #endif

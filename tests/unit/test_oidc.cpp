@@ -18,6 +18,8 @@ extern "C" {
 #include "test_support.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 using nao::TokenOutcome;
 using nao::parseDiscovery;
@@ -62,6 +64,20 @@ discovery(const char *name = "", const char *value = "")
     }
 
     return doc + "\"response_types_supported\":[\"code\"]}";
+}
+
+using FormParams = std::vector<std::pair<const char *, std::string>>;
+
+/* each named parameter of a form body decodes to the value given */
+void
+assertFormParams(const std::string &body, const FormParams &expected)
+{
+    for (const auto &param : expected) {
+        auto value = queryParam(body, param.first);
+
+        assert_true(value.has_value());
+        assert_string_equal(value->c_str(), param.second.c_str());
+    }
 }
 
 /*
@@ -283,7 +299,8 @@ testCodeExchangeBody(void **state)
     exchange.scope = "openid offline_access c/.default";
 
     std::string body = nao::codeExchangeBody(exchange);
-    const std::pair<const char *, std::string> expected[] = {
+
+    assertFormParams(body, {
         {"grant_type", "authorization_code"},
         {"client_id", exchange.clientId},
         {"client_secret", exchange.clientSecret},
@@ -291,14 +308,7 @@ testCodeExchangeBody(void **state)
         {"redirect_uri", exchange.redirectUri},
         {"code_verifier", exchange.codeVerifier},
         {"scope", exchange.scope},
-    };
-
-    for (const auto &param : expected) {
-        auto value = queryParam(body, param.first);
-
-        assert_true(value.has_value());
-        assert_string_equal(value->c_str(), param.second.c_str());
-    }
+    });
 
     assert_true(body.compare(0, 29, "grant_type=authorization_code") == 0);
 }
@@ -467,6 +477,113 @@ testTokenResponseNoLeak(void **state)
     assertLacks(outcome.problem, "secret");
 }
 
+/*
+ * Scenario: a refresh grant for a downstream scope holding characters
+ * that need encoding, and one with no scope.
+ * Expected: every parameter decodes back; offline_access is added.
+ */
+void
+testRefreshGrantBody(void **state)
+{
+    (void) state;
+
+    nao::RefreshGrant grant;
+
+    grant.clientId = "11111111-2222-3333-4444-555555555555";
+    grant.clientSecret = "s3cr3t+/=&";
+    grant.refreshToken = "0.ARo&refresh_token=x";
+    grant.scope = "api://nao-downstream/.default";
+
+    std::string body = nao::refreshGrantBody(grant);
+
+    assertFormParams(body, {
+        {"grant_type", "refresh_token"},
+        {"client_id", grant.clientId},
+        {"client_secret", grant.clientSecret},
+        {"refresh_token", grant.refreshToken},
+        {"scope", "api://nao-downstream/.default offline_access"},
+    });
+
+    assert_true(body.compare(0, 24, "grant_type=refresh_token") == 0);
+    assertLacks(body, "code");
+
+    grant.scope.clear();
+    assert_string_equal(queryParam(nao::refreshGrantBody(grant), "scope")
+        ->c_str(), "offline_access");
+}
+
+/*
+ * Scenario: refresh answers with and without an id_token, a rotated
+ * refresh token, and one lacking the access token.
+ * Expected: no id_token is needed; the access token still is.
+ */
+void
+testRefreshResponse(void **state)
+{
+    (void) state;
+
+    TokenOutcome outcome = nao::parseRefreshResponse(200,
+        "{\"token_type\":\"Bearer\",\"scope\":\"api://d/.default\","
+        "\"expires_in\":4000,\"access_token\":\"at\","
+        "\"refresh_token\":\"rt2\"}");
+
+    assert_true(outcome.tokens.has_value());
+    assert_true(outcome.problem.empty());
+    assert_true(outcome.tokens->idToken.empty());
+    assert_string_equal(outcome.tokens->accessToken.c_str(), "at");
+    assert_string_equal(outcome.tokens->refreshToken.c_str(), "rt2");
+    assert_int_equal(outcome.tokens->expiresIn, 4000);
+
+    outcome = nao::parseRefreshResponse(200,
+        "{\"access_token\":\"at\",\"id_token\":\"it\"}");
+    assert_true(outcome.tokens.has_value());
+    assert_string_equal(outcome.tokens->idToken.c_str(), "it");
+
+    outcome = nao::parseRefreshResponse(200,
+        "{\"id_token\":\"secret-it\",\"refresh_token\":\"secret-rt\"}");
+    assert_false(outcome.tokens.has_value());
+    assertContains(outcome.problem, "access_token");
+    assertLacks(outcome.problem, "secret");
+
+    /* the code exchange still insists on an id_token */
+    outcome = parseTokenResponse(200, "{\"access_token\":\"at\"}");
+    assert_false(outcome.tokens.has_value());
+}
+
+/*
+ * Scenario: Entra refusing a refresh: an expired refresh token, MFA now
+ * required, and errors that may pass.
+ * Expected: only the first two say the refresh token is done for.
+ */
+void
+testIsInvalidGrant(void **state)
+{
+    (void) state;
+
+    TokenOutcome outcome = nao::parseRefreshResponse(400,
+        "{\"error\":\"invalid_grant\",\"error_description\":"
+        "\"AADSTS700082: The refresh token has expired due to "
+        "inactivity.\",\"error_codes\":[700082]}");
+
+    assert_true(outcome.idpError.has_value());
+    assert_string_equal(outcome.idpError->code.c_str(), "AADSTS700082");
+    assert_true(nao::isInvalidGrant(*outcome.idpError));
+
+    outcome = nao::parseRefreshResponse(400,
+        "{\"error\":\"interaction_required\",\"error_description\":"
+        "\"AADSTS50076: you must use multi-factor authentication\","
+        "\"suberror\":\"basic_action\"}");
+    assert_true(outcome.idpError.has_value());
+    assert_true(nao::isInvalidGrant(*outcome.idpError));
+
+    const char *passing[] = {"temporarily_unavailable", "server_error",
+        "invalid_client", "invalid_request", ""};
+
+    for (const char *error : passing) {
+        assert_false(nao::isInvalidGrant(nao::IdpError{error, ""}));
+    }
+}
+
 }  // namespace
 
 int
@@ -487,6 +604,9 @@ main()
         cmocka_unit_test(testTokenResponseErrorCodes),
         cmocka_unit_test(testTokenResponseTransportProblems),
         cmocka_unit_test(testTokenResponseNoLeak),
+        cmocka_unit_test(testRefreshGrantBody),
+        cmocka_unit_test(testRefreshResponse),
+        cmocka_unit_test(testIsInvalidGrant),
     };
 
     return cmocka_run_group_tests_name("oidc", tests, nullptr, nullptr);
