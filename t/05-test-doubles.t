@@ -1,13 +1,15 @@
 #!/usr/bin/env perl
 # Self-check of the test doubles in scripts/: walks mock-entra through the
-# whole OIDC flow and every control knob, and pokes demo-nao's echo, so
-# that the module's tests stand on a mock that behaves like Entra ID. It
+# whole OIDC flow, its Graph endpoint and every control knob, pokes
+# demo-nao's echo and reads make-licence's role rules back, so that the
+# module's tests stand on a mock that behaves like Entra ID. It
 # needs no nginx and no Test::Nginx. Starts its own servers on free ports
 # and kills them at the end.
 use strict;
 use warnings;
 
 use Crypt::JWT qw(decode_jwt);
+use Crypt::PK::Ed25519;
 use Digest::SHA qw(sha256);
 use FindBin;
 use HTTP::Tiny;
@@ -18,7 +20,8 @@ use Time::HiRes ();
 
 if (grep { $_ eq '--help' } @ARGV) {
     print "Usage: perl t/05-test-doubles.t\n"
-        . "Checks scripts/mock-entra and scripts/demo-nao (no nginx needed).\n";
+        . "Checks scripts/mock-entra, scripts/demo-nao and scripts/make-licence\n"
+        . "(no nginx needed).\n";
     exit 0;
 }
 
@@ -271,6 +274,287 @@ cmp_ok(mock('revoke', {})->{revoked}, '>=', 1, 'revoke all');
 is(mock('revoke', {})->{revoked}, 0, 'nothing left to revoke');
 
 # ---------------------------------------------------------------------------
+# Refresh: the scope decides the audience, counted per scope
+
+my $GRAPH = 'https://graph.microsoft.com';
+mock('reset');
+($tok) = login();
+my $rt = $tok->{refresh_token};
+my %aud_of_scope = (
+    "openid api://$CLIENT_ID/user_impersonation" => "api://$CLIENT_ID",
+    "openid offline_access $CLIENT_ID/.default"  => $CLIENT_ID,
+    $CLIENT_ID                                   => $CLIENT_ID,
+    "$GRAPH/GroupMember.Read.All"                => $GRAPH,
+    "$BASE/GroupMember.Read.All"                 => $BASE,
+);
+for my $scope (sort keys %aud_of_scope) {
+    my $answer = json_of(refresh($rt, scope => $scope));
+    is(verify($answer->{access_token})->{aud}, $aud_of_scope{$scope}, "refresh scope '$scope': aud");
+    $rt = $answer->{refresh_token};
+}
+$r = json_of(refresh($rt));
+is(verify($r->{access_token})->{aud}, '00000003-0000-0000-c000-000000000000',
+    'no scope: the grant\'s, Graph');
+$rt = $r->{refresh_token};
+is_entra_error(refresh($rt, scope => "api://$CLIENT_ID/user_impersonation $GRAPH/User.Read"),
+    400, 'invalid_scope', 28000, 'two resources in one scope');
+is_deeply(stats()->{token}{refresh_by_scope}, { (map { $_ => 1 } keys %aud_of_scope),
+    '(none)' => 1, "api://$CLIENT_ID/user_impersonation $GRAPH/User.Read" => 1 },
+    'stats token.refresh_by_scope');
+is(stats()->{token}{refresh_token}, 7, 'stats token.refresh_token still the total');
+
+mock('config', { expires_in => 60 });
+$r = json_of(refresh($rt));
+is($r->{expires_in}, 60, 'short expires_in in the answer');
+my $short = verify($r->{access_token});
+is($short->{exp} - $short->{iat}, 60, 'short expires_in in the access token');
+$rt = $r->{refresh_token};
+mock('config', { expires_in => 3599 });
+
+# refresh_error: the refresh token is gone until the key is cleared
+my %refresh_errors = (50173 => 'invalid_grant', 70043 => 'invalid_grant',
+    70008 => 'invalid_grant', 700082 => 'invalid_grant', 65001 => 'invalid_grant',
+    50076 => 'interaction_required', 50079 => 'interaction_required',
+    53003 => 'invalid_grant');
+for my $code (sort keys %refresh_errors) {
+    mock('config', { refresh_error => { code => 0 + $code } });
+    is_entra_error(refresh($rt), 400, $refresh_errors{$code}, $code, "refresh_error $code");
+}
+mock('config', { refresh_error => { code => 50076 } });
+like(json_of(refresh($rt, scope => "api://$CLIENT_ID/user_impersonation"))->{error_description},
+    qr/multi-factor authentication to access 'api:\/\/\Q$CLIENT_ID\E'/,
+    'refresh_error 50076 names the resource');
+mock('config', { refresh_error => { code => 50173 } });
+like(json_of(refresh($rt))->{error_description},
+    qr/\AAADSTS50173: The provided grant has expired due to it being revoked/,
+    'refresh_error 50173 in Entra\'s words');
+is_entra_error(refresh($rt, client_secret => 'wrong'), 401, 'invalid_client', 7000215,
+    'refresh_error: client authentication comes first');
+mock('config', { refresh_error => { code => 90999, error => 'access_denied', description => 'Nope.' } });
+$res = refresh($rt);
+is_entra_error($res, 400, 'access_denied', 90999, 'refresh_error with error and description');
+like(json_of($res)->{error_description}, qr/\AAADSTS90999: Nope\.\r\n/, 'refresh_error description used');
+mock('config', { refresh_error => { code => 70043 },
+    faults => { refresh => { status => 503, count => 1 } } });
+is_entra_error(refresh($rt), 503, 'temporarily_unavailable', 90033, 'faults.refresh before refresh_error');
+is(refresh($rt)->{status}, 400, 'then refresh_error');
+my ($bad) = post_json('/_mock/config', { refresh_error => { code => 'x' } });
+is($bad->{status}, 400, 'refresh_error without a numeric code refused');
+($bad) = post_json('/_mock/config', { refresh_error => { code => 70043, colour => 1 } });
+is($bad->{status}, 400, 'refresh_error unknown member refused');
+mock('config', { refresh_error => undef });
+is(refresh($rt)->{status}, 200, 'refresh_error cleared: the same refresh token works again');
+
+# ---------------------------------------------------------------------------
+# App roles and group overage in tokens
+
+my $OLGA_OID = '4eb07136-8c5d-4fa1-9d30-b16f5e4c0d27';
+my $ADMINS   = '5e8b2c14-7a3d-4f69-b1e0-9d2c6a4f8e31';
+($tok) = login(mock_user => 'grace@contoso.example');
+is_deeply(verify($tok->{id_token})->{roles}, ['Nao.Admin'], 'Grace: roles claim');
+ok(!exists verify($tok->{access_token})->{roles}, 'no app roles in a Graph access token');
+$r = json_of(refresh($tok->{refresh_token}, scope => "api://$CLIENT_ID/user_impersonation"));
+is_deeply(verify($r->{access_token})->{roles}, ['Nao.Admin'], 'app roles in the app\'s own access token');
+is_deeply(verify($r->{id_token})->{roles}, ['Nao.Admin'], 'roles in a refreshed id_token');
+($tok) = login();
+ok(!exists verify($tok->{id_token})->{roles}, 'Ada: no roles claim');
+
+my ($olga_tokens) = login(mock_user => 'olga@contoso.example');
+my $olga = verify($olga_tokens->{id_token});
+is($olga->{oid}, $OLGA_OID, 'Olga\'s oid');
+ok(!exists $olga->{groups}, 'overage: no groups claim');
+is_deeply($olga->{_claim_names}, { groups => 'src1' }, 'overage: _claim_names');
+is_deeply($olga->{_claim_sources}, { src1 => { endpoint =>
+    "https://graph.windows.net/$TENANT/users/$OLGA_OID/getMemberObjects" } }, 'overage: _claim_sources');
+ok(!exists verify($olga_tokens->{access_token})->{groups}, 'overage: none in the access token either');
+my ($olga_listed) = grep { $_->{email} eq 'olga@contoso.example' }
+    @{ json_of(get("$BASE/_mock/users"))->{users} };
+is(scalar @{ $olga_listed->{groups} }, 250, '_mock/users: Olga has 250 groups');
+is($olga_listed->{groups}[230], $ADMINS, '_mock/users: nao-admins at position 231');
+
+my @many = map { sprintf('%08x-0000-4000-8000-%012x', $_, $_) } 1 .. 201;
+mock('config', { user => { email => 'x@fabrikam.example', groups => [@many[0 .. 199]] } });
+($tok) = login();
+is(scalar @{ verify($tok->{id_token})->{groups} // [] }, 200, '200 groups still fit in the claim');
+mock('config', { user => { email => 'x@fabrikam.example', groups => \@many } });
+($tok) = login();
+ok(verify($tok->{id_token})->{_claim_names}, '201 groups: overage');
+mock('config', { user => { email => 'y@fabrikam.example', groups => [$ADMINS],
+    roles => ['Nao.Viewer', 'Nao.Admin'], overage => JSON::PP::true } });
+my ($forced) = login();
+my $forced_id = verify($forced->{id_token});
+ok(!exists $forced_id->{groups} && $forced_id->{_claim_sources}, 'overage true forces the pointer');
+is_deeply($forced_id->{roles}, ['Nao.Viewer', 'Nao.Admin'], 'custom user roles');
+for my $broken ({ roles => 'Nao.Admin' }, { groups => [[]] }, { overage => 'yes' }) {
+    ($bad) = post_json('/_mock/config', { user => { email => 'z@fabrikam.example', %$broken } });
+    is($bad->{status}, 400, 'bad user refused: ' . join(',', keys %$broken));
+}
+
+# ---------------------------------------------------------------------------
+# Microsoft Graph: transitiveMemberOf with paging
+
+my $MEMBER_OF = "$BASE/v1.0/me/transitiveMemberOf";
+
+sub graph_get {
+    my ($url, $token) = @_;
+    my $res = get($url, defined $token ? { Authorization => "Bearer $token" } : {});
+    return ($res, json_of($res));
+}
+
+# every page from URL on; (values, pages) or () when a page fails
+sub graph_all {
+    my ($url, $token) = @_;
+    my (@values, $pages);
+    while (defined $url && ++$pages <= 20) {
+        my ($res, $body) = graph_get($url, $token);
+        return unless $res->{status} == 200;
+        push @values, @{ $body->{value} };
+        $url = $body->{'@odata.nextLink'};
+    }
+    return (\@values, $pages);
+}
+
+sub is_graph_401 {
+    my ($res, $name) = @_;
+    my $body = json_of($res);
+    is($res->{status}, 401, "$name: 401");
+    is($body->{error}{code}, 'InvalidAuthenticationToken', "$name: Graph error code");
+    ok(length($body->{error}{message} // ''), "$name: message");
+    like($res->{headers}{'www-authenticate'} // '', qr/\ABearer /, "$name: WWW-Authenticate");
+}
+
+mock('config', { user => undef });
+my $olga_graph = json_of(refresh($olga_tokens->{refresh_token},
+    scope => "$GRAPH/GroupMember.Read.All"));
+my $graph_at = $olga_graph->{access_token};
+is(verify($graph_at)->{aud}, $GRAPH, 'Graph token for Olga');
+my $before = stats();
+my ($page1_res, $page1) = graph_get("$MEMBER_OF?\$select=id", $graph_at);
+is($page1_res->{status}, 200, 'Graph: 200');
+like($page1_res->{headers}{'content-type'}, qr{\Aapplication/json;odata\.metadata=minimal},
+    'Graph content type');
+is($page1->{'@odata.context'}, "$BASE/v1.0/\$metadata#directoryObjects(id)", '@odata.context');
+is(scalar @{ $page1->{value} }, 100, 'default page size 100');
+is_deeply($page1->{value}[0], { '@odata.type' => '#microsoft.graph.directoryRole',
+    id => '7f3e9a61-2c84-4d5b-a0e7-19c6b4d83f52' }, 'a directoryRole on the first page');
+like($page1->{'@odata.nextLink'}, qr{\A\Q$MEMBER_OF\E\?.*\$skiptoken=[\w-]+\z}, 'nextLink on the mock');
+ok(!grep({ $_->{id} eq $ADMINS } @{ $page1->{value} }), 'nao-admins is not on the first page');
+
+my ($all, $pages) = graph_all("$MEMBER_OF?\$select=id", $graph_at);
+is($pages, 3, 'Olga: three pages of 100');
+my @groups = map { $_->{id} } grep { $_->{'@odata.type'} eq '#microsoft.graph.group' } @$all;
+is(scalar @groups, 250, 'all 250 of Olga\'s groups');
+is(scalar(keys %{ { map { $_ => 1 } @groups } }), 250, 'no group twice');
+is($groups[230], $ADMINS, 'nao-admins found at position 231');
+is(scalar(grep { $_->{'@odata.type'} eq '#microsoft.graph.directoryRole' } @$all), 1, 'one directoryRole');
+is_deeply([sort map { join ',', sort keys %$_ } @$all], [('@odata.type,id') x 251], '$select=id: only id');
+is(stats()->{graph} - $before->{graph}, 4, 'stats graph counts requests');
+is(stats()->{graph_pages} - $before->{graph_pages}, 4, 'stats graph_pages counts pages');
+is_deeply(stats()->{last_graph_request}, { top => undef, select => 'id',
+    has_skiptoken => JSON::PP::true }, 'stats last_graph_request');
+
+(undef, $pages) = graph_all("$MEMBER_OF?\$select=id&\$top=50", $graph_at);
+is($pages, 6, '$top=50: six pages');
+like((graph_get("$MEMBER_OF?\$top=50", $graph_at))[1]{'@odata.nextLink'}, qr/\$top=50/,
+    'nextLink keeps $top');
+mock('config', { graph_page_size => 120 });
+(undef, $pages) = graph_all("$MEMBER_OF?\$top=5", $graph_at);
+is($pages, 3, 'graph_page_size overrides $top');
+($bad) = post_json('/_mock/config', { graph_page_size => 0 });
+is($bad->{status}, 400, 'graph_page_size 0 refused');
+mock('config', { graph_page_size => undef });
+my ($top_res, $top_body) = graph_get("$MEMBER_OF?\$top=0", $graph_at);
+is($top_res->{status}, 400, '$top=0: 400');
+is($top_body->{error}{code}, 'Request_BadRequest', '$top=0: Request_BadRequest');
+my ($skip_res, $skip_body) = graph_get("$MEMBER_OF?\$skiptoken=bm9wZQ", $graph_at);
+is($skip_res->{status}, 400, 'forged $skiptoken: 400');
+is($skip_body->{error}{code}, 'Directory_ExpiredPageToken', 'forged $skiptoken: Directory_ExpiredPageToken');
+
+my $full = (graph_get($MEMBER_OF, $graph_at))[1]{value};
+is($full->[0]{displayName}, 'Directory Readers', 'without $select: displayName');
+is((grep { $_->{id} eq $ADMINS } @{ (graph_all($MEMBER_OF, $graph_at))[0] })[0]{displayName},
+    'nao-admins', 'group displayName');
+
+# the mock's base URL as the Graph resource, and Graph's app id
+$r = json_of(refresh($olga_graph->{refresh_token}, scope => "$BASE/GroupMember.Read.All"));
+is(verify($r->{access_token})->{aud}, $BASE, 'base-URL scope: aud is the base URL');
+is((graph_get($MEMBER_OF, $r->{access_token}))[0]{status}, 200, 'Graph accepts the base-URL audience');
+($tok) = login();
+is((graph_get($MEMBER_OF, $tok->{access_token}))[0]{status}, 200, 'Graph accepts its app id audience');
+my $ada_groups = (graph_get($MEMBER_OF, $tok->{access_token}))[1];
+is(scalar @{ $ada_groups->{value} }, 3, 'Ada: a directoryRole and two groups');
+ok(!exists $ada_groups->{'@odata.nextLink'}, 'one page, no nextLink');
+
+# the custom user with forced overage, after the config moved on
+is_deeply([map { $_->{id} } @{ (graph_get("$MEMBER_OF?\$select=id", $forced->{access_token}))[1]{value} }],
+    ['7f3e9a61-2c84-4d5b-a0e7-19c6b4d83f52', $ADMINS], 'a past custom user is still in the directory');
+
+is_graph_401((graph_get($MEMBER_OF))[0], 'no token');
+is_graph_401((graph_get($MEMBER_OF, 'not-a-jwt'))[0], 'garbage token');
+is_graph_401((graph_get($MEMBER_OF, $tok->{id_token}))[0], 'an id_token (wrong aud)');
+$r = json_of(refresh($tok->{refresh_token}, scope => "api://$CLIENT_ID/user_impersonation"));
+is_graph_401((graph_get($MEMBER_OF, $r->{access_token}))[0], 'token for the app (wrong aud)');
+mock('config', { expires_in => -1 });
+($tok) = login();
+is_graph_401((graph_get($MEMBER_OF, $tok->{access_token}))[0], 'expired token');
+mock('config', { expires_in => 3599 });
+my ($head, $body) = split /\./, $graph_at;
+is_graph_401((graph_get($MEMBER_OF, "$head.$body." . b64url('x' x 256)))[0], 'bad signature');
+
+# faults
+mock('config', { faults => { graph => { status => 503, count => 1 } } });
+my ($fault_res, $fault_body) = graph_get($MEMBER_OF, $graph_at);
+is($fault_res->{status}, 503, 'graph fault: 503');
+is($fault_body->{error}{code}, 'serviceNotAvailable', 'graph fault: Graph\'s error shape');
+is($fault_res->{headers}{'retry-after'}, 1, 'graph fault: Retry-After');
+is((graph_get($MEMBER_OF, $graph_at))[0]{status}, 200, 'graph fault cleared after count');
+mock('config', { faults => { graph => { status => 200, body => 'garbage', count => 1 } } });
+ok(!eval { $JSON->decode((graph_get($MEMBER_OF, $graph_at))[0]{content}); 1 }, 'graph fault: garbage body');
+mock('config', { faults => { graph => { delay_ms => 300, count => 1 } } });
+my $graph_start = Time::HiRes::time();
+is((graph_get($MEMBER_OF, $graph_at))[0]{status}, 200, 'graph delayed');
+cmp_ok(Time::HiRes::time() - $graph_start, '>=', 0.29, 'graph delay took effect');
+mock('reset');
+
+# ---------------------------------------------------------------------------
+# make-licence: role rules
+
+my $LICENCE_DIR = "/tmp/licence-selfcheck.$$";
+system("$SCRIPTS/make-licence", 'keygen', $LICENCE_DIR) == 0 or die "keygen failed\n";
+
+sub licence_payload {
+    my (@args) = @_;
+    open(my $out, '-|', "$SCRIPTS/make-licence", 'sign', '--key', "$LICENCE_DIR/licence-key.pem", @args)
+        or die "make-licence: $!";
+    my $jws = <$out>;
+    close $out;
+    return if $?;
+    my ($h, $p, $sig) = split /\./, $jws =~ s/\s+\z//r;
+    my $pub = Crypt::PK::Ed25519->new("$LICENCE_DIR/licence-pub.pem");
+    return unless $pub->verify_message(b64url_decode($sig), "$h.$p");
+    return $JSON->decode(b64url_decode($p));
+}
+
+my $licence = licence_payload('--role-rule', "$ADMINS=admin", '--role-rule', 'role:Nao.Admin=admin',
+    '--role-rule', 'c7d41a93-2e6f-4b58-8a0c-3f1e9d7b5c26=viewer');
+is_deeply($licence->{role_rules}, [{ group => $ADMINS, role => 'admin' },
+    { app_role => 'Nao.Admin', role => 'admin' },
+    { group => 'c7d41a93-2e6f-4b58-8a0c-3f1e9d7b5c26', role => 'viewer' }], '--role-rule, in order');
+is_deeply($licence->{features}, ['sso'], '--role-rule keeps the other members');
+$licence = licence_payload('--payload-json', qq({"role_rules":[{"group":"$ADMINS","role":"admin"}]}));
+is_deeply($licence->{role_rules}, [{ group => $ADMINS, role => 'admin' }], '--payload-json role_rules');
+$licence = licence_payload('--role-rule', 'role:A=viewer', '--payload-json', '{"role_rules":[]}');
+is_deeply($licence->{role_rules}, [], '--payload-json replaces --role-rule rules');
+# its usage text on stderr is expected; keep it out of the test output
+open(my $stderr, '>&', \*STDERR) or die "dup stderr: $!";
+open(STDERR, '>', '/dev/null') or die "/dev/null: $!";
+my $malformed = licence_payload('--role-rule', 'no-equals-sign');
+open(STDERR, '>&', $stderr) or die "restore stderr: $!";
+ok(!$malformed, 'malformed --role-rule refused');
+unlink glob("$LICENCE_DIR/*");
+rmdir $LICENCE_DIR;
+
+# ---------------------------------------------------------------------------
 # Authorize: users, validation, configured errors
 
 ($tok) = login(login_hint => 'grace@contoso.example');
@@ -287,7 +571,7 @@ mock('config', { user => { email => 'x@fabrikam.example', name => 'X', groups =>
 my $custom = verify($tok->{id_token});
 is($custom->{preferred_username}, 'x@fabrikam.example', 'custom user object');
 ok($custom->{oid}, 'custom user gets a derived oid');
-my ($bad) = post_json('/_mock/config', { user => 'nobody@contoso.example' });
+($bad) = post_json('/_mock/config', { user => 'nobody@contoso.example' });
 is($bad->{status}, 400, 'unknown built-in user refused');
 ($bad) = post_json('/_mock/config', { tamper => 'nonsense' });
 is($bad->{status}, 400, 'unknown tamper refused');
@@ -427,7 +711,8 @@ refresh('1.Anope', scope => 'openid');
 my $s = stats();
 is($s->{logout}, 2, 'stats logout');
 is($s->{authorize}, 1, 'stats authorize');
-is_deeply($s->{token}, { authorization_code => 1, refresh_token => 1 }, 'stats token');
+is_deeply($s->{token}, { authorization_code => 1, refresh_token => 1,
+    refresh_by_scope => { openid => 1 } }, 'stats token');
 is($s->{errors}, 1, 'stats errors');
 is_deeply($s->{last_token_request}, { grant_type => 'refresh_token', scope => 'openid',
     client_auth => 'body', has_code_verifier => JSON::PP::false, redirect_uri => undef },
