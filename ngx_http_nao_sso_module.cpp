@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_nao_sso.h"
+#include "ngx_http_nao_sso_tokens.h"
 
 #include "base64url.h"
 #include "cookie.h"
@@ -113,6 +114,17 @@ static ngx_command_t  ngx_http_nao_sso_commands[] = {
     { ngx_string("nao_sso_signin_timeout"), NAO_SRV, ngx_conf_set_sec_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(signin_timeout), NULL },
 
+    { ngx_string("nao_sso_token_audience"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(token_audience), NULL },
+
+    { ngx_string("nao_sso_token_refresh_ahead"), NAO_SRV,
+      ngx_conf_set_sec_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(refresh_ahead), NULL },
+
+    { ngx_string("nao_sso_downstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE23,
+      ngx_http_nao_sso_downstream, NGX_HTTP_SRV_CONF_OFFSET, 0, NULL },
+
       ngx_null_command
 };
 
@@ -163,6 +175,10 @@ static ngx_http_variable_t  ngx_http_nao_sso_vars[] = {
       NAO_VAR_ROLE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
     { ngx_string("nao_sso_tenant_id"), NULL, ngx_http_nao_sso_variable,
       NAO_VAR_TENANT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_access_token"), NULL,
+      ngx_http_nao_sso_token_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("nao_sso_token_"), NULL, ngx_http_nao_sso_token_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
       ngx_http_null_variable
 };
 
@@ -289,6 +305,8 @@ ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf)
     sscf->max_age = NGX_CONF_UNSET;
     sscf->timeout = NGX_CONF_UNSET_MSEC;
     sscf->signin_timeout = NGX_CONF_UNSET;
+    sscf->refresh_ahead = NGX_CONF_UNSET;
+    sscf->downstream = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
 
     return sscf;
 }
@@ -319,6 +337,7 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_nao_sso_merge_str(&conf->redirect_uri, prev->redirect_uri);
     ngx_http_nao_sso_merge_str(&conf->password_login_url,
                                prev->password_login_url);
+    ngx_http_nao_sso_merge_str(&conf->token_audience, prev->token_audience);
 
     ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
     ngx_conf_merge_sec_value(conf->idle_timeout, prev->idle_timeout,
@@ -326,6 +345,8 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 7 * 86400);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
     ngx_conf_merge_sec_value(conf->signin_timeout, prev->signin_timeout, 600);
+    ngx_conf_merge_sec_value(conf->refresh_ahead, prev->refresh_ahead, 300);
+    ngx_conf_merge_ptr_value(conf->downstream, prev->downstream, NULL);
 
     conf->state = ngx_http_nao_sso_pool_new<nao::ServerState>(cf->pool);
     if (conf->state == NULL) {
@@ -499,6 +520,17 @@ ngx_http_nao_sso_init_process(ngx_cycle_t *cycle)
             worker->secrets.push_back(nao::SessionStore(mcf->zone).secret());
         }
 
+        for (const std::string &secret : worker->secrets) {
+            auto key = nao::deriveSealKey(secret);
+            if (!key) {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "nao_sso: cannot derive the token key");
+                return NGX_ERROR;
+            }
+
+            worker->sealKeys.push_back(std::move(*key));
+        }
+
         nao::worker = worker.release();
 
     } catch (const std::exception &e) {
@@ -564,7 +596,9 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     }
 
     /* still waiting for the identity provider: nothing to do again */
-    if (ctx->transfer != 0 || ctx->waiter != 0) {
+    if (ctx->transfer != 0 || ctx->waiter != 0 || ctx->refreshWaiter != 0
+        || ctx->poll.timer_set)
+    {
         return NGX_DONE;
     }
 
@@ -580,6 +614,11 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     ngx_http_nao_sso_load_session(r, sscf, ctx);
 
     if (ctx->session) {
+        ngx_int_t rc = ngx_http_nao_sso_tokens(r, sscf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
         if (ngx_http_nao_sso_add_identity(r, ctx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

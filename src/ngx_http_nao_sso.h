@@ -6,6 +6,7 @@
 #ifndef NGX_HTTP_NAO_SSO_H
 #define NGX_HTTP_NAO_SSO_H
 
+#include "aead.h"
 #include "event_bridge.h"
 #include "http_client.h"
 #include "ngx.h"
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,7 +36,8 @@ enum ngx_http_nao_sso_field {
     NAO_VAR_EMAIL,
     NAO_VAR_NAME,
     NAO_VAR_ROLE,
-    NAO_VAR_TENANT
+    NAO_VAR_TENANT,
+    NAO_VAR_ACCESS_TOKEN
 };
 
 namespace nao {
@@ -47,6 +50,16 @@ struct MainState {
     std::string licenceProblem;
 };
 
+/* a resource the user's tokens are obtained for */
+struct Downstream {
+    std::string name;                     /* empty for the default one */
+    std::string scope;
+    std::string audience;                 /* expected "aud", optional */
+    std::string header;                   /* e.g. "X-Nao-Token-Graph" */
+    std::string lowcase;
+    ngx_uint_t hash = 0;
+};
+
 /* what the master worked out for one server{} */
 struct ServerState {
     ProviderSettings settings;
@@ -55,14 +68,24 @@ struct ServerState {
     std::string sessionScope;             /* authority, tenant, client */
     std::string sessionCookie;            /* "__Host-nao_sso" or "nao_sso" */
     std::string bindingPrefix;            /* session cookie + "_b_" */
+    std::vector<Downstream> downstream;   /* [0] is the default token */
 };
+
+/* a downstream token opened for this worker's use */
+struct AccessToken {
+    std::string token;
+    std::string audience;
+    std::string scope;
+    int64_t issued = 0;
+    int64_t expires = 0;
+};
+
+class Refresher;
 
 /* per worker process */
 struct Worker {
-    explicit Worker(ngx_log_t *log) : reactor(log), client(reactor)
-    {
-        reactor.attach(&client);
-    }
+    explicit Worker(ngx_log_t *log);
+    ~Worker();
 
     NgxReactor reactor;
     HttpClient client;
@@ -81,6 +104,16 @@ struct Worker {
 
     std::map<std::string, std::shared_ptr<const SessionData>, std::less<>>
         sessions;
+
+    /*
+     * Opened downstream tokens by session id and name, cleared like the
+     * sessions. Their sealed form in the zone is the shared truth.
+     */
+    std::vector<SealKey> sealKeys;        /* the first seals, all open */
+    std::map<std::string, std::shared_ptr<const AccessToken>, std::less<>>
+        tokens;
+    std::set<std::string> audienceWarned;
+    std::unique_ptr<Refresher> refresher;
 };
 
 extern Worker *worker;
@@ -110,6 +143,9 @@ struct ngx_http_nao_sso_srv_conf_t {
     time_t             max_age;
     ngx_msec_t         timeout;
     time_t             signin_timeout;
+    ngx_str_t          token_audience;
+    time_t             refresh_ahead;
+    ngx_array_t       *downstream;       /* of ngx_str_t triples */
     nao::ServerState  *state;
 };
 
@@ -142,6 +178,14 @@ struct ngx_http_nao_sso_ctx_t {
     std::string                      code;
     std::optional<nao::TokenResponse> tokens;
     bool                             keysRefetched = false;
+
+    /* downstream tokens, one per sscf->state->downstream entry */
+    std::vector<std::shared_ptr<const nao::AccessToken>> downstream;
+    size_t                           downstreamDone = 0;
+    ngx_event_t                      poll;
+    uint64_t                         refreshWaiter = 0;
+    bool                             polled = false;
+    bool                             refreshed = false;
 };
 
 /* conf.cpp */
@@ -153,6 +197,8 @@ char *ngx_http_nao_sso_resolve(ngx_conf_t *cf,
     ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_main_conf_t *mcf);
 void ngx_http_nao_sso_report(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
+char *ngx_http_nao_sso_downstream(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* session.cpp */
 ngx_int_t ngx_http_nao_sso_variable(ngx_http_request_t *r,
@@ -178,6 +224,17 @@ ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
 std::string_view ngx_http_nao_sso_header(ngx_http_request_t *r,
     std::string_view lowcase);
 bool ngx_http_nao_sso_is_navigation(ngx_http_request_t *r);
+
+/* tokens.cpp */
+ngx_int_t ngx_http_nao_sso_tokens(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_ctx_t *ctx);
+void ngx_http_nao_sso_store_login_tokens(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, const std::string &sessionId,
+    const nao::TokenResponse &tokens);
+void ngx_http_nao_sso_forget_tokens(ngx_http_request_t *r,
+    ngx_http_nao_sso_srv_conf_t *sscf, const std::string &sessionId);
+ngx_int_t ngx_http_nao_sso_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* endpoints.cpp */
 bool ngx_http_nao_sso_is_endpoint(ngx_http_request_t *r);

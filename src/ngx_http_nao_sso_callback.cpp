@@ -12,6 +12,7 @@
  */
 
 #include "ngx_http_nao_sso_flow.h"
+#include "ngx_http_nao_sso_tokens.h"
 
 #include "base64url.h"
 #include "cookie.h"
@@ -143,6 +144,14 @@ createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     session.tenantId = clean(identity.tenantId);
     session.scope = sscf->state->sessionScope;
     session.created = now;
+
+    /* kept sealed, bound to this session id */
+    if (id && !ctx->tokens->refreshToken.empty()) {
+        auto sealed = seal(worker->sealKeys.front(),
+                           ctx->tokens->refreshToken,
+                           refreshTokenBinding(*id));
+        session.sealedRefresh = sealed ? std::move(*sealed) : std::string();
+    }
     session.expires = now + std::min<int64_t>(sscf->idle_timeout,
                                               sscf->max_age);
 
@@ -152,10 +161,12 @@ createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
         return;
     }
 
+    ngx_http_nao_sso_store_login_tokens(r, sscf, *id, *ctx->tokens);
+
     /* the browser may still hold an older session: it ends here */
     ngx_http_nao_sso_load_session(r, sscf, ctx);
     if (ctx->session) {
-        store.removeSession(ctx->session->id);
+        ngx_http_nao_sso_forget_tokens(r, sscf, ctx->session->id);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

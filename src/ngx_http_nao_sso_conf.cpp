@@ -5,6 +5,8 @@
 
 #include "ngx_http_nao_sso.h"
 
+#include "downstream.h"
+
 #include "licence.h"
 
 #include <fstream>
@@ -132,6 +134,111 @@ ngx_http_nao_sso_directive(const ngx_str_t &value)
 }
 
 
+static void
+ngx_http_nao_sso_add_downstream(nao::ServerState *state, std::string name,
+    std::string scope, std::string audience)
+{
+    nao::Downstream d;
+
+    d.header = name.empty() ? "X-Nao-Access-Token"
+                            : nao::tokenHeaderName(name);
+    d.lowcase = d.header;
+    ngx_strlow((u_char *) d.lowcase.data(), (u_char *) d.lowcase.data(),
+               d.lowcase.size());
+    d.hash = ngx_hash_key((u_char *) d.lowcase.data(), d.lowcase.size());
+    d.name = std::move(name);
+    d.scope = std::move(scope);
+    d.audience = std::move(audience);
+
+    state->downstream.push_back(std::move(d));
+}
+
+
+/* the default token first, then the named ones in their order */
+static void
+ngx_http_nao_sso_list_downstream(ngx_http_nao_sso_srv_conf_t *sscf)
+{
+    nao::ServerState *state = sscf->state;
+
+    ngx_http_nao_sso_add_downstream(state, "", state->settings.tokenScope,
+        std::string(nao::view(sscf->token_audience)));
+
+    if (sscf->downstream == NULL) {
+        return;
+    }
+
+    auto *values = static_cast<ngx_str_t *>(sscf->downstream->elts);
+
+    for (ngx_uint_t i = 0; i < sscf->downstream->nelts; i += 3) {
+        ngx_http_nao_sso_add_downstream(state,
+            std::string(nao::view(values[i])),
+            std::string(nao::view(values[i + 1])),
+            std::string(nao::view(values[i + 2])));
+    }
+}
+
+
+/* nao_sso_downstream NAME SCOPE [audience=VALUE] */
+char *
+ngx_http_nao_sso_downstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(conf);
+    auto *args = static_cast<ngx_str_t *>(cf->args->elts);
+    ngx_str_t audience = ngx_null_string;
+
+    if (!nao::validDownstreamName(nao::view(args[1]))) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "nao_sso_downstream name \"%V\" must be 1 to 32 "
+                           "lowercase letters, digits or \"_\", starting "
+                           "with a letter", &args[1]);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (cf->args->nelts == 4) {
+        if (ngx_strncmp(args[3].data, "audience=", 9) != 0
+            || args[3].len == 9)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"audience=VALUE\"", &args[3]);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        audience.data = args[3].data + 9;
+        audience.len = args[3].len - 9;
+    }
+
+    if (sscf->downstream == NGX_CONF_UNSET_PTR) {
+        sscf->downstream = ngx_array_create(cf->pool, 6, sizeof(ngx_str_t));
+        if (sscf->downstream == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+
+    auto *known = static_cast<ngx_str_t *>(sscf->downstream->elts);
+    for (ngx_uint_t i = 0; i < sscf->downstream->nelts; i += 3) {
+        if (nao::view(known[i]) == nao::view(args[1])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "nao_sso_downstream \"%V\" is duplicate",
+                               &args[1]);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+
+    auto *triple = static_cast<ngx_str_t *>(
+        ngx_array_push_n(sscf->downstream, 3));
+    if (triple == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    triple[0] = args[1];
+    triple[1] = args[2];
+    triple[2] = audience;
+
+    return static_cast<char *>(NGX_CONF_OK);
+}
+
+
 char *
 ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
     ngx_http_nao_sso_main_conf_t *mcf)
@@ -180,6 +287,8 @@ ngx_http_nao_sso_resolve(ngx_conf_t *cf, ngx_http_nao_sso_srv_conf_t *sscf,
     state->sessionCookie = sscf->cookie_secure ? "__Host-nao_sso"
                                                : "nao_sso";
     state->bindingPrefix = state->sessionCookie + "_b_";
+
+    ngx_http_nao_sso_list_downstream(sscf);
 
     return static_cast<char *>(NGX_CONF_OK);
 }

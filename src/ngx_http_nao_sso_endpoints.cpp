@@ -151,7 +151,7 @@ signOut(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     }
 
     if (ctx->session) {
-        ngx_http_nao_sso_store(r).removeSession(ctx->session->id);
+        ngx_http_nao_sso_forget_tokens(r, sscf, ctx->session->id);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "nao_sso: user \"%s\" signed out",
                       ctx->session->userId.c_str());
@@ -200,6 +200,22 @@ getSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     view.role = ctx->session->role;
     view.tenantId = ctx->session->tenantId;
     view.expiresAt = ctx->sessionExpires;
+
+    nao::SessionStore store = ngx_http_nao_sso_store(r);
+
+    for (const nao::Downstream &downstream : sscf->state->downstream) {
+        nao::TokenView &token = view.tokens.emplace_back();
+        token.name = downstream.name;
+        token.scope = downstream.scope;
+
+        auto stored = store.getToken(
+            nao::SessionStore::tokenKey(ctx->session->id, downstream.name),
+            ngx_time());
+        if (stored && stored->scope == downstream.scope) {
+            token.audience = stored->audience;
+            token.expiresAt = stored->expires;
+        }
+    }
 
     Reply reply;
     reply.type = "application/json";

@@ -71,6 +71,10 @@ send(ngx_http_request_t *r, const Reply &reply)
         ok = ok && addHeader(r, "Set-Cookie", cookie);
     }
 
+    for (const auto &[name, value] : reply.headers) {
+        ok = ok && addHeader(r, name, value);
+    }
+
     if (!ok) {
         return NGX_ERROR;
     }
@@ -168,11 +172,11 @@ signInUrl(const std::string &returnTo)
 
 
 Reply
-unauthenticated(const std::string &message)
+unauthenticated(const std::string &message, const std::string &error)
 {
     nao::ErrorView view;
     view.status = NGX_HTTP_UNAUTHORIZED;
-    view.error = "unauthenticated";
+    view.error = error;
     view.message = message;
     view.actionUrl = std::string(kSignInMicrosoft);
 
@@ -361,7 +365,8 @@ onDeadline(ngx_event_t *ev)
  * request and its cleanup cancels the wait.
  */
 void
-await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
+await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
+    ngx_event_handler_pt onTimeout)
 {
     ngx_http_request_t *r = ctx->request;
 
@@ -373,7 +378,7 @@ await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ctx->deadline.handler = onDeadline;
+    ctx->deadline.handler = onTimeout != nullptr ? onTimeout : onDeadline;
     ctx->deadline.data = ctx;
     ctx->deadline.log = r->connection->log;
     ctx->deadline.cancelable = 0;

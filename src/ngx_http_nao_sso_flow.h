@@ -32,6 +32,7 @@ struct Reply {
     std::string body;
     std::string location;
     std::vector<std::string> cookies;
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using Step = std::function<void()>;
@@ -56,7 +57,8 @@ Reply errorReply(ngx_http_request_t *r, const ErrorView &view);
 std::string signInUrl(const std::string &returnTo);
 
 /* 401 JSON: {"error":"unauthenticated","signInUrl":...} */
-Reply unauthenticated(const std::string &message);
+Reply unauthenticated(const std::string &message,
+    const std::string &error = "unauthenticated");
 Reply redirectReply(std::string location);
 
 std::string cookieAttributes(ngx_http_nao_sso_srv_conf_t *sscf,
@@ -72,7 +74,9 @@ void failIdp(ngx_http_nao_sso_ctx_t *ctx, const std::string &problem,
     const std::string &returnTo, const std::string &code = std::string());
 
 void guard(ngx_http_nao_sso_ctx_t *ctx, const Step &step);
-void await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf);
+/* onTimeout, when set, replaces the default 502 at the deadline */
+void await(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
+    ngx_event_handler_pt onTimeout = nullptr);
 void resumed(ngx_http_nao_sso_ctx_t *ctx);
 
 /* runs next once the discovery document is known, else fail */

@@ -337,8 +337,8 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
 
 
 /*
- * The values point into the session data, which the request context
- * keeps alive for as long as the request lives.
+ * The values point into the session data and the opened tokens, which
+ * the request context keeps alive for as long as the request lives.
  */
 ngx_int_t
 ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
@@ -348,10 +348,18 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
      * After an internal redirect the access handler has sanitized the
      * headers again, so those of an earlier pass are gone.
      */
-    /* one new part for all five, instead of five pushes */
     ngx_list_t *list = &r->headers_in.headers;
-    ngx_uint_t n = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
+    auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
+        ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
+    const auto &downstream = sscf->state->downstream;
+    ngx_uint_t identity = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
+    ngx_uint_t n = identity;
 
+    for (const auto &token : ctx->downstream) {
+        n += token ? 1 : 0;
+    }
+
+    /* one new part for all of them, instead of a push each */
     auto *h = static_cast<ngx_table_elt_t *>(
         ngx_pcalloc(r->pool, n * sizeof(ngx_table_elt_t)));
     auto *part = static_cast<ngx_list_part_t *>(
@@ -360,7 +368,7 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    for (ngx_uint_t i = 0; i < n; i++) {
+    for (ngx_uint_t i = 0; i < identity; i++) {
         IdentityHeader &ih = identityHeaders[i];
 
         if (ih.hash == 0) {
@@ -374,6 +382,25 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
         h[i].hash = ih.hash;
         h[i].value.data = (u_char *) value.data();
         h[i].value.len = value.size();
+    }
+
+    ngx_uint_t next = identity;
+
+    for (size_t i = 0; i < ctx->downstream.size(); i++) {
+        if (!ctx->downstream[i]) {
+            continue;
+        }
+
+        const nao::Downstream &d = downstream[i];
+        const std::string &value = ctx->downstream[i]->token;
+
+        h[next].key.data = (u_char *) d.header.data();
+        h[next].key.len = d.header.size();
+        h[next].lowcase_key = (u_char *) d.lowcase.data();
+        h[next].hash = d.hash;
+        h[next].value.data = (u_char *) value.data();
+        h[next].value.len = value.size();
+        next++;
     }
 
     part->elts = h;

@@ -6,6 +6,7 @@
 
 #include "base64url.h"
 #include "cookie.h"
+#include "ngx_http_nao_sso_tokens.h"
 #include "pages.h"
 
 
@@ -18,8 +19,16 @@ ngx_http_nao_sso_cleanup_ctx(void *data)
         ngx_del_timer(&ctx->deadline);
     }
 
+    if (ctx->poll.timer_set) {
+        ngx_del_timer(&ctx->poll);
+    }
+
     if (nao::worker != nullptr) {
         nao::worker->client.cancel(ctx->transfer);
+
+        if (ctx->refreshWaiter != 0) {
+            nao::worker->refresher->cancel(ctx->refreshWaiter);
+        }
 
         if (ctx->provider != nullptr) {
             ctx->provider->cancel(ctx->waiter);
@@ -74,6 +83,7 @@ ngx_http_nao_sso_create_ctx(ngx_http_request_t *r)
 
     ctx->request = r;
     ngx_memzero(&ctx->deadline, sizeof(ngx_event_t));
+    ngx_memzero(&ctx->poll, sizeof(ngx_event_t));
 
     cln->handler = ngx_http_nao_sso_cleanup_ctx;
     ngx_http_set_ctx(r, ctx, ngx_http_nao_sso_module);

@@ -316,8 +316,24 @@ sessionJson(const SessionView &view)
     json += member("name", view.name) + ",";
     json += member("role", view.role) + ",";
     json += member("tenantId", view.tenantId) + "},";
-    json += member("expiresAt", isoTime(view.expiresAt)) + "}";
+    json += member("expiresAt", isoTime(view.expiresAt)) + ",\"tokens\":[";
 
+    for (size_t i = 0; i < view.tokens.size(); i++) {
+        const TokenView &token = view.tokens[i];
+        bool obtained = token.expiresAt != 0;
+
+        json += i == 0 ? "{" : ",{";
+        json += member("name", token.name) + ",";
+        json += member("scope", token.scope) + ",";
+        json += obtained ? member("audience", token.audience)
+                         : std::string("\"audience\":null");
+        json += ",";
+        json += obtained ? member("expiresAt", isoTime(token.expiresAt))
+                         : std::string("\"expiresAt\":null");
+        json += "}";
+    }
+
+    json += "]}";
     return json;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace nao {
@@ -37,6 +38,14 @@ std::string errorPage(const ErrorView &view);
 /* {"error":...,"message":...[,"code":...][,"signInUrl":...]} */
 std::string errorJson(const ErrorView &view);
 
+/* what get-session says of a downstream token: never the token itself */
+struct TokenView {
+    std::string name;           /* empty for the default token */
+    std::string scope;
+    std::string audience;
+    int64_t expiresAt = 0;      /* 0 when not obtained yet */
+};
+
 struct SessionView {
     std::string userId;
     std::string email;
@@ -44,11 +53,13 @@ struct SessionView {
     std::string role;
     std::string tenantId;
     int64_t expiresAt = 0;      /* seconds since the epoch */
+    std::vector<TokenView> tokens;
 };
 
 /*
  * {"user":{"id","email","name","role","tenantId"},"expiresAt":"<ISO 8601
- * UTC>"}
+ * UTC>","tokens":[{"name","scope","audience","expiresAt"}]}; a token not
+ * obtained yet has null audience and expiresAt
  */
 std::string sessionJson(const SessionView &view);
 

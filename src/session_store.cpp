@@ -1,101 +1,12 @@
 /*
- * Shared memory layout: one header (rbtree, LRU queue, secret) and one
- * slab allocation per entry holding its strings inline.
+ * Sessions and sign-ins in shared memory: allocation, eviction, lookup.
  */
 
-#include "session_store.h"
+#include "store_layout.h"
 
 #include "crypto.h"
 
-#include <algorithm>
-
 namespace nao {
-
-namespace {
-
-constexpr uint8_t kSession = 1;
-constexpr uint8_t kPending = 2;
-constexpr size_t kMaxFields = 8;
-constexpr size_t kMaxField = 4096;
-constexpr int kSweepPerPut = 4;
-constexpr int kEvictPerPut = 16;
-
-/* changes whenever ShmHeader or Entry does */
-constexpr uint32_t kLayout = 0x6e616f03;
-
-/*
- * One LRU queue per kind, so that sign-ins started by anyone, which need
- * no session, can only ever push out other sign-ins, never a session.
- */
-struct ShmHeader {
-    uint32_t layout;
-    ngx_rbtree_t tree;
-    ngx_rbtree_node_t sentinel;
-    ngx_queue_t lru[2];
-    u_char secret[kSecretBytes];
-    uint64_t versions;
-};
-
-ngx_rbtree_key_t
-keyOf(std::string_view id)
-{
-    ngx_rbtree_key_t key = 0;
-
-    ngx_memcpy(&key, id.data(), std::min(id.size(), sizeof(key)));
-    return key;
-}
-
-ngx_queue_t *
-queueOf(void *data, uint8_t kind)
-{
-    return &static_cast<ShmHeader *>(data)->lru[kind == kSession ? 0 : 1];
-}
-
-
-/* nothing may leave the zone locked, not even an exception */
-class ZoneLock {
-public:
-    explicit ZoneLock(ngx_shm_zone_t *zone)
-        : pool_(reinterpret_cast<ngx_slab_pool_t *>(zone->shm.addr))
-    {
-        ngx_shmtx_lock(&pool_->mutex);
-    }
-
-    ~ZoneLock() { ngx_shmtx_unlock(&pool_->mutex); }
-
-    ZoneLock(const ZoneLock &) = delete;
-    ZoneLock &operator=(const ZoneLock &) = delete;
-
-private:
-    ngx_slab_pool_t *pool_;
-};
-
-}  // namespace
-
-
-struct SessionStore::Entry {
-    ngx_rbtree_node_t node;
-    ngx_queue_t lru;
-    u_char id[kIdBytes];
-    uint8_t kind;
-    uint16_t lengths[kMaxFields];
-    uint64_t version;
-    int64_t created;
-    int64_t expires;
-    u_char data[1];
-
-    std::string_view field(size_t n) const
-    {
-        size_t offset = 0;
-
-        for (size_t i = 0; i < n; i++) {
-            offset += lengths[i];
-        }
-
-        return std::string_view(reinterpret_cast<const char *>(data)
-                                + offset, lengths[n]);
-    }
-};
 
 
 ngx_int_t
@@ -249,6 +160,7 @@ void
 SessionStore::sweep(int64_t now)
 {
     for (uint8_t kind : {kSession, kPending}) {
+        /* kSession stands for the queue that sessions and tokens share */
         ngx_queue_t *queue = queueOf(zone_->data, kind);
 
         for (int i = 0; i < kSweepPerPut && !ngx_queue_empty(queue); i++) {
@@ -285,7 +197,7 @@ SessionStore::allocate(size_t size, uint8_t kind, int *dropped)
         }
 
         ngx_queue_t *victims = !ngx_queue_empty(pending) ? pending
-                               : kind == kSession ? sessions : nullptr;
+                               : kind != kPending ? sessions : nullptr;
 
         if (victims == nullptr || ngx_queue_empty(victims)) {
             return nullptr;
@@ -299,22 +211,104 @@ SessionStore::allocate(size_t size, uint8_t kind, int *dropped)
 }
 
 
-bool
-SessionStore::put(uint8_t kind, std::string_view id,
+SessionStore::Entry *
+SessionStore::insertLocked(uint8_t kind, std::string_view id,
     const std::vector<std::string_view> &fields, int64_t created,
-    int64_t expires, int64_t now)
+    int64_t expires, int *dropped)
 {
     auto *header = static_cast<ShmHeader *>(zone_->data);
     size_t size = offsetof(Entry, data);
 
     if (id.size() != kIdBytes || fields.size() > kMaxFields) {
-        return false;
+        return nullptr;
     }
 
     for (auto field : fields) {
         size += std::min(field.size(), kMaxField);
     }
 
+    auto *entry = static_cast<Entry *>(allocate(size, kind, dropped));
+    if (entry == nullptr) {
+        return nullptr;
+    }
+
+    ngx_memcpy(entry->id, id.data(), kIdBytes);
+    entry->node.key = keyOf(id);
+    entry->kind = kind;
+    entry->created = created;
+    entry->expires = expires;
+    entry->busyUntil = 0;
+    entry->retryAt = 0;
+    entry->version = ++header->versions;
+
+    u_char *p = entry->data;
+    for (size_t i = 0; i < kMaxFields; i++) {
+        size_t len = i < fields.size()
+                     ? std::min(fields[i].size(), kMaxField) : 0;
+        entry->lengths[i] = static_cast<uint16_t>(len);
+        if (len > 0) {
+            p = ngx_cpymem(p, fields[i].data(), len);
+        }
+    }
+
+    ngx_rbtree_insert(&header->tree, &entry->node);
+    ngx_queue_insert_head(queueOf(zone_->data, kind), &entry->lru);
+
+    return entry;
+}
+
+
+/*
+ * Entries are sized to their strings, so new strings need a new entry.
+ * The old one goes first (the allocation might otherwise evict it under
+ * us); the fields are copied out beforehand since they may point into it.
+ */
+bool
+SessionStore::replaceLocked(Entry *entry,
+    const std::vector<std::string_view> &fields, int *dropped)
+{
+    std::vector<std::string> copies(fields.begin(), fields.end());
+    std::vector<std::string_view> views(copies.begin(), copies.end());
+    std::string id(reinterpret_cast<const char *>(entry->id), kIdBytes);
+    uint8_t kind = entry->kind;
+    int64_t created = entry->created;
+    int64_t expires = entry->expires;
+    int64_t busyUntil = entry->busyUntil;
+    int64_t retryAt = entry->retryAt;
+
+    unlink(entry);
+
+    Entry *fresh = insertLocked(kind, id, views, created, expires, dropped);
+    if (fresh == nullptr) {
+        return false;
+    }
+
+    fresh->busyUntil = busyUntil;
+    fresh->retryAt = retryAt;
+    return true;
+}
+
+
+void
+SessionStore::reportDropped(int dropped, uint8_t kind)
+{
+    if (dropped == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "nao_sso zone \"%V\" is full, dropped %d least "
+                  "recently used %s; consider a larger "
+                  "nao_sso_zone_size", &zone_->shm.name, dropped,
+                  kind != kPending ? "entries" : "sign-ins");
+}
+
+
+bool
+SessionStore::put(uint8_t kind, std::string_view id,
+    const std::vector<std::string_view> &fields, int64_t created,
+    int64_t expires, int64_t now)
+{
     int dropped = 0;
     bool stored = false;
 
@@ -323,38 +317,13 @@ SessionStore::put(uint8_t kind, std::string_view id,
 
         sweep(now);
 
-        auto *entry = keyTaken(id)
-            ? nullptr : static_cast<Entry *>(allocate(size, kind, &dropped));
-
-        if (entry != nullptr) {
-            ngx_memcpy(entry->id, id.data(), kIdBytes);
-            entry->node.key = keyOf(id);
-            entry->kind = kind;
-            entry->created = created;
-            entry->expires = expires;
-            entry->version = ++header->versions;
-
-            u_char *p = entry->data;
-            for (size_t i = 0; i < fields.size(); i++) {
-                size_t len = std::min(fields[i].size(), kMaxField);
-                entry->lengths[i] = static_cast<uint16_t>(len);
-                p = ngx_cpymem(p, fields[i].data(), len);
-            }
-
-            ngx_rbtree_insert(&header->tree, &entry->node);
-            ngx_queue_insert_head(queueOf(zone_->data, kind), &entry->lru);
-            stored = true;
+        if (!keyTaken(id)) {
+            stored = insertLocked(kind, id, fields, created, expires,
+                                  &dropped) != nullptr;
         }
     }
 
-    if (dropped > 0) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "nao_sso zone \"%V\" is full, dropped %d least "
-                      "recently used %s; consider a larger "
-                      "nao_sso_zone_size", &zone_->shm.name, dropped,
-                      kind == kSession ? "entries" : "sign-ins");
-    }
-
+    reportDropped(dropped, kind);
     return stored;
 }
 
@@ -363,10 +332,29 @@ bool
 SessionStore::putSession(std::string_view id, const SessionData &session,
     int64_t now)
 {
-    return put(kSession, id,
-               {session.userId, session.email, session.name, session.role,
-                session.tenantId, session.scope},
-               session.created, session.expires, now);
+    return put(kSession, id, fieldsOf(session), session.created,
+               session.expires, now);
+}
+
+
+bool
+SessionStore::updateSession(std::string_view id, const SessionData &session,
+    int64_t now)
+{
+    int dropped = 0;
+    bool stored = false;
+
+    {
+        ZoneLock lock(zone_);
+
+        Entry *entry = find(kSession, id);
+        if (entry != nullptr && entry->expires > now) {
+            stored = replaceLocked(entry, fieldsOf(session), &dropped);
+        }
+    }
+
+    reportDropped(dropped, kSession);
+    return stored;
 }
 
 
@@ -395,15 +383,7 @@ SessionStore::touchSession(std::string_view id, int64_t now,
         t.version = entry->version;
 
         if (entry->version != knownVersion) {
-            SessionData &s = t.data.emplace();
-            s.userId = entry->field(0);
-            s.email = entry->field(1);
-            s.name = entry->field(2);
-            s.role = entry->field(3);
-            s.tenantId = entry->field(4);
-            s.scope = entry->field(5);
-            s.created = entry->created;
-            s.expires = entry->expires;
+            t.data = sessionOf(entry);
         }
     }
 

@@ -30,6 +30,8 @@ struct SessionData {
     std::string role;
     std::string tenantId;
     std::string scope;          /* the application it was signed in to */
+    std::string sealedRefresh;  /* the refresh token, AES-GCM sealed */
+    std::string flags;          /* e.g. "g": groups still to be read */
     int64_t created = 0;
     int64_t expires = 0;        /* min(last use + idle, created + max age) */
 };
@@ -41,6 +43,23 @@ struct PendingSignIn {
     std::string returnTo;
     std::string redirectUri;
     int64_t created = 0;
+};
+
+/* a downstream access token, sealed: shared memory never holds it plain */
+struct StoredToken {
+    std::string sealed;
+    std::string audience;       /* its "aud", for diagnostics */
+    std::string scope;
+    int64_t issued = 0;
+    int64_t expires = 0;
+};
+
+/* the answer to a worker that wants to refresh a session's tokens */
+enum class RefreshClaim {
+    Claimed,        /* this caller refreshes; others wait or go on */
+    Busy,           /* another request is refreshing right now */
+    Backoff,        /* the last attempt failed moments ago */
+    Gone            /* the session has ended */
 };
 
 struct SessionLimits {
@@ -77,6 +96,41 @@ public:
 
     void removeSession(std::string_view id);
 
+    /* replaces the session's data, keeping its dates and LRU standing */
+    bool updateSession(std::string_view id, const SessionData &session,
+        int64_t now);
+
+    /* the key of a session's token for one downstream name */
+    static std::string tokenKey(std::string_view sessionId,
+        std::string_view name);
+
+    bool putToken(std::string_view key, const StoredToken &token,
+        int64_t now);
+    std::optional<StoredToken> getToken(std::string_view key, int64_t now);
+    void removeToken(std::string_view key);
+
+    /*
+     * One refresh per session at a time, across workers: the claim holds
+     * until finishRefresh() or until `until`, so a worker that dies
+     * mid-refresh cannot wedge the session. With respectBackoff a claim
+     * is refused for a while after a failed attempt. A successful claim
+     * hands out the sealed refresh token as it is now: one read before
+     * the claim may already have been spent by another worker.
+     */
+    RefreshClaim claimRefresh(std::string_view sessionId, int64_t now,
+        int64_t until, bool respectBackoff, std::string *sealedRefresh);
+
+    /* nullopt once the session has ended */
+    std::optional<bool> refreshBusy(std::string_view sessionId,
+        int64_t now);
+
+    /*
+     * Releases the claim. A rotated refresh token replaces the old one;
+     * retryAt, when not 0, starts a backoff after a failure.
+     */
+    void finishRefresh(std::string_view sessionId,
+        const std::string *sealedRefresh, int64_t retryAt, int64_t now);
+
     bool putPending(std::string_view state, const PendingSignIn &pending,
         int64_t expires, int64_t now);
 
@@ -84,12 +138,20 @@ public:
     std::optional<PendingSignIn> takePending(std::string_view state,
         int64_t now);
 
-private:
+    /* the zone's entry layout, known only to the .cpp */
     struct Entry;
+
+private:
 
     bool put(uint8_t kind, std::string_view id,
         const std::vector<std::string_view> &fields, int64_t created,
         int64_t expires, int64_t now);
+    Entry *insertLocked(uint8_t kind, std::string_view id,
+        const std::vector<std::string_view> &fields, int64_t created,
+        int64_t expires, int *dropped);
+    bool replaceLocked(Entry *entry,
+        const std::vector<std::string_view> &fields, int *dropped);
+    void reportDropped(int dropped, uint8_t kind);
     Entry *find(uint8_t kind, std::string_view id);
     bool keyTaken(std::string_view id);
     void unlink(Entry *entry);

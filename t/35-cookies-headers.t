@@ -16,7 +16,8 @@ BEGIN {
 }
 
 use Digest::SHA qw/hmac_sha256/;
-use MIME::Base64 qw/encode_base64/;
+use JSON::PP;
+use MIME::Base64 qw/encode_base64 decode_base64/;
 
 use Test::Nginx;
 use NaoSSO;
@@ -120,7 +121,7 @@ http {
 
 EOF
 
-$t->try_run('module not loadable')->plan(92);
+$t->try_run('module not loadable')->plan(93);
 nao_wait($t);
 
 ###############################################################################
@@ -169,6 +170,16 @@ my %identity = (
     'x-nao-user-role' => 'member',
     'x-nao-tenant-id' => $NaoSSO::TENANT,
 );
+
+# The default downstream token goes up as X-Nao-Access-Token: the one the
+# mock issued at sign-in for the default scope, "<client id>/.default".
+my $token = nao_headers(seen(request('/reports', json => 1,
+    cookie => $cookie)))->{'x-nao-access-token'} // '';
+my ($payload) = $token =~ /^[\w-]+\.([\w-]+)\.[\w-]+$/;
+$payload =~ tr/-_/+\// if defined $payload;
+is(eval { JSON::PP->new->decode(decode_base64($payload // '')) }->{aud},
+    $NaoSSO::CLIENT_ID, 'the upstream gets the default access token');
+$identity{'x-nao-access-token'} = $token;
 
 ###############################################################################
 
@@ -272,7 +283,8 @@ is(outcome($r), '401 unauthenticated', 'spoofed identity alone is 401');
 # more than nginx's first part of the header list holds.
 
 my @spoofs = ('X-Nao-User-Id', 'x-nao-user-email', 'X-NAO-TENANT-ID',
-    'X-Nao-Anything', 'X-Nao-User-Role', 'x-Nao-User-Name');
+    'X-Nao-Anything', 'X-Nao-User-Role', 'x-Nao-User-Name',
+    'X-Nao-Access-Token', 'x-nao-token-graph');
 my (@headers, %others);
 
 for my $i (1 .. 40) {

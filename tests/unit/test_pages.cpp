@@ -373,8 +373,8 @@ testErrorJson(void **state)
 
 /*
  * Scenario: a session with hostile and non-ASCII values.
- * Expected: exactly {"user":{id,email,name,role,tenantId},"expiresAt"}
- * with the values intact and the time in ISO 8601 UTC.
+ * Expected: exactly {"user":{id,email,name,role,tenantId},"expiresAt",
+ * "tokens":[]} with the values intact and the time in ISO 8601 UTC.
  */
 void
 testSessionJson(void **state)
@@ -397,8 +397,11 @@ testSessionJson(void **state)
 
     std::vector<std::string> top = keysOf(json.get());
 
-    assert_int_equal(top.size(), 2);
-    assert_true(top[0] == "user" && top[1] == "expiresAt");
+    assert_int_equal(top.size(), 3);
+    assert_true(top[0] == "user" && top[1] == "expiresAt"
+                && top[2] == "tokens");
+    assert_int_equal(json_array_size(json_object_get(json.get(), "tokens")),
+                     0);
     assert_string_equal(stringMember(json.get(), "expiresAt").c_str(),
         "2026-12-04T16:00:00Z");
 
@@ -418,6 +421,41 @@ testSessionJson(void **state)
     assert_true(stringMember(user, "role") == view.role);
     assert_true(stringMember(user, "tenantId") == view.tenantId);
     assertLacks(text, "<");
+}
+
+/*
+ * Scenario: one token obtained, one not yet.
+ * Expected: each listed with name, scope, audience and expiry; the one
+ * not obtained has null audience and expiry; no token text anywhere.
+ */
+void
+testSessionJsonTokens(void **state)
+{
+    (void) state;
+
+    SessionView view;
+    view.expiresAt = 1796400000;
+    view.tokens.push_back({"", "api://x/user_impersonation", "api://x",
+                           1796400000});
+    view.tokens.push_back({"graph", "https://graph.microsoft.com/User.Read",
+                           "", 0});
+
+    std::string text = nao::sessionJson(view);
+    JsonPtr json = parseJson(text);
+    assert_non_null(json.get());
+
+    const json_t *tokens = json_object_get(json.get(), "tokens");
+    assert_int_equal(json_array_size(tokens), 2);
+
+    const json_t *first = json_array_get(tokens, 0);
+    assert_true(stringMember(first, "name").empty());
+    assert_true(stringMember(first, "audience") == "api://x");
+    assert_true(stringMember(first, "expiresAt") == "2026-12-04T16:00:00Z");
+
+    const json_t *second = json_array_get(tokens, 1);
+    assert_true(stringMember(second, "name") == "graph");
+    assert_true(json_is_null(json_object_get(second, "audience")));
+    assert_true(json_is_null(json_object_get(second, "expiresAt")));
 }
 
 /*
@@ -453,6 +491,7 @@ main()
         cmocka_unit_test(testErrorPageHostile),
         cmocka_unit_test(testErrorJson),
         cmocka_unit_test(testSessionJson),
+        cmocka_unit_test(testSessionJsonTokens),
         cmocka_unit_test(testIsoTime),
     };
 

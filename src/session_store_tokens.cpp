@@ -1,0 +1,158 @@
+/*
+ * Downstream tokens in shared memory and the one-refresh-at-a-time claim
+ * on a session. Tokens are stored sealed by the caller; nothing here sees
+ * them in the clear.
+ */
+
+#include "store_layout.h"
+
+#include "crypto.h"
+
+namespace nao {
+
+std::string
+SessionStore::tokenKey(std::string_view sessionId, std::string_view name)
+{
+    std::string input("nao_sso token\0", 14);
+
+    input.append(sessionId);
+    input.push_back('\0');
+    input.append(name);
+
+    return sha256(input);
+}
+
+
+bool
+SessionStore::putToken(std::string_view key, const StoredToken &token,
+    int64_t now)
+{
+    int dropped = 0;
+    bool stored = false;
+
+    {
+        ZoneLock lock(zone_);
+
+        sweep(now);
+
+        Entry *old = find(kToken, key);
+        if (old != nullptr) {
+            unlink(old);
+        }
+
+        if (!keyTaken(key)) {
+            stored = insertLocked(kToken, key,
+                                  {token.sealed, token.audience,
+                                   token.scope},
+                                  token.issued, token.expires,
+                                  &dropped) != nullptr;
+        }
+    }
+
+    reportDropped(dropped, kToken);
+    return stored;
+}
+
+
+std::optional<StoredToken>
+SessionStore::getToken(std::string_view key, int64_t now)
+{
+    std::optional<StoredToken> result;
+    ZoneLock lock(zone_);
+
+    Entry *entry = find(kToken, key);
+
+    if (entry != nullptr && entry->expires > now) {
+        StoredToken &t = result.emplace();
+        t.sealed = entry->field(0);
+        t.audience = entry->field(1);
+        t.scope = entry->field(2);
+        t.issued = entry->created;
+        t.expires = entry->expires;
+    }
+
+    return result;
+}
+
+
+void
+SessionStore::removeToken(std::string_view key)
+{
+    ZoneLock lock(zone_);
+
+    Entry *entry = find(kToken, key);
+    if (entry != nullptr) {
+        unlink(entry);
+    }
+}
+
+
+RefreshClaim
+SessionStore::claimRefresh(std::string_view sessionId, int64_t now,
+    int64_t until, bool respectBackoff, std::string *sealedRefresh)
+{
+    ZoneLock lock(zone_);
+
+    Entry *entry = find(kSession, sessionId);
+
+    if (entry == nullptr || entry->expires <= now) {
+        return RefreshClaim::Gone;
+    }
+
+    if (entry->busyUntil > now) {
+        return RefreshClaim::Busy;
+    }
+
+    if (respectBackoff && entry->retryAt > now) {
+        return RefreshClaim::Backoff;
+    }
+
+    entry->busyUntil = until;
+    *sealedRefresh = entry->field(6);
+    return RefreshClaim::Claimed;
+}
+
+
+std::optional<bool>
+SessionStore::refreshBusy(std::string_view sessionId, int64_t now)
+{
+    ZoneLock lock(zone_);
+
+    Entry *entry = find(kSession, sessionId);
+
+    if (entry == nullptr || entry->expires <= now) {
+        return std::nullopt;
+    }
+
+    return entry->busyUntil > now;
+}
+
+
+void
+SessionStore::finishRefresh(std::string_view sessionId,
+    const std::string *sealedRefresh, int64_t retryAt, int64_t now)
+{
+    int dropped = 0;
+
+    {
+        ZoneLock lock(zone_);
+
+        Entry *entry = find(kSession, sessionId);
+        if (entry == nullptr) {
+            return;
+        }
+
+        entry->busyUntil = 0;
+        entry->retryAt = retryAt;
+
+        if (sealedRefresh != nullptr && entry->expires > now) {
+            SessionData session = sessionOf(entry);
+            session.sealedRefresh = *sealedRefresh;
+            replaceLocked(entry, fieldsOf(session), &dropped);
+        }
+    }
+
+    reportDropped(dropped, kSession);
+}
+
+}  // namespace nao
