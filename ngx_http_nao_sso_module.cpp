@@ -47,6 +47,15 @@ static ngx_conf_enum_t  ngx_http_nao_sso_modes[] = {
 };
 
 
+/* the values are nao::Role's */
+static ngx_conf_enum_t  ngx_http_nao_sso_roles[] = {
+    { ngx_string("viewer"), 0 },
+    { ngx_string("member"), 1 },
+    { ngx_string("admin"), 2 },
+    { ngx_null_string, 0 }
+};
+
+
 #define NAO_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
 #define NAO_SRV   (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1)
 #define NAO_SRV_OFFSET(field)  offsetof(ngx_http_nao_sso_srv_conf_t, field)
@@ -120,6 +129,35 @@ static ngx_command_t  ngx_http_nao_sso_commands[] = {
     { ngx_string("nao_sso_token_refresh_ahead"), NAO_SRV,
       ngx_conf_set_sec_slot, NGX_HTTP_SRV_CONF_OFFSET,
       NAO_SRV_OFFSET(refresh_ahead), NULL },
+
+    { ngx_string("nao_sso_default_role"), NAO_SRV, ngx_conf_set_enum_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(default_role),
+      ngx_http_nao_sso_roles },
+
+    { ngx_string("nao_sso_role_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_http_nao_sso_role_map, NGX_HTTP_SRV_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nao_sso_allowed_domains"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_nao_sso_id_list, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(allowed_domains), NULL },
+
+    { ngx_string("nao_sso_allowed_groups"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_nao_sso_id_list, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(allowed_groups), NULL },
+
+    { ngx_string("nao_sso_auto_create"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NAO_SRV_OFFSET(auto_create), NULL },
+
+    { ngx_string("nao_sso_users_file"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(users_file), NULL },
+
+    { ngx_string("nao_sso_graph_url"), NAO_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NAO_SRV_OFFSET(graph_url), NULL },
 
     { ngx_string("nao_sso_downstream"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE23,
@@ -274,7 +312,9 @@ ngx_http_nao_sso_init_main_conf(ngx_conf_t *cf, void *conf)
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 
-    ngx_http_nao_sso_check_licence(cf, mcf);
+    if (ngx_http_nao_sso_check_licence(cf, mcf) != NGX_CONF_OK) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
 
     mcf->zone = ngx_shared_memory_add(cf, &ngx_http_nao_sso_zone_name,
                                       mcf->zone_size,
@@ -307,6 +347,11 @@ ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf)
     sscf->signin_timeout = NGX_CONF_UNSET;
     sscf->refresh_ahead = NGX_CONF_UNSET;
     sscf->downstream = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    sscf->default_role = NGX_CONF_UNSET_UINT;
+    sscf->role_map = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    sscf->allowed_domains = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    sscf->allowed_groups = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    sscf->auto_create = NGX_CONF_UNSET;
 
     return sscf;
 }
@@ -338,6 +383,9 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_nao_sso_merge_str(&conf->password_login_url,
                                prev->password_login_url);
     ngx_http_nao_sso_merge_str(&conf->token_audience, prev->token_audience);
+    ngx_http_nao_sso_merge_str(&conf->users_file, prev->users_file);
+    ngx_conf_merge_str_value(conf->graph_url, prev->graph_url,
+                             "https://graph.microsoft.com");
 
     ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
     ngx_conf_merge_sec_value(conf->idle_timeout, prev->idle_timeout,
@@ -347,6 +395,13 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->signin_timeout, prev->signin_timeout, 600);
     ngx_conf_merge_sec_value(conf->refresh_ahead, prev->refresh_ahead, 300);
     ngx_conf_merge_ptr_value(conf->downstream, prev->downstream, NULL);
+    ngx_conf_merge_uint_value(conf->default_role, prev->default_role, 1);
+    ngx_conf_merge_ptr_value(conf->role_map, prev->role_map, NULL);
+    ngx_conf_merge_ptr_value(conf->allowed_domains, prev->allowed_domains,
+                             NULL);
+    ngx_conf_merge_ptr_value(conf->allowed_groups, prev->allowed_groups,
+                             NULL);
+    ngx_conf_merge_value(conf->auto_create, prev->auto_create, 1);
 
     conf->state = ngx_http_nao_sso_pool_new<nao::ServerState>(cf->pool);
     if (conf->state == NULL) {
@@ -356,7 +411,11 @@ ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_nao_sso_module));
 
-    return ngx_http_nao_sso_resolve(cf, conf, mcf);
+    if (ngx_http_nao_sso_resolve(cf, conf, mcf) != NGX_CONF_OK) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    return ngx_http_nao_sso_resolve_policy(cf, conf, mcf);
 }
 
 
@@ -597,7 +656,7 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
 
     /* still waiting for the identity provider: nothing to do again */
     if (ctx->transfer != 0 || ctx->waiter != 0 || ctx->refreshWaiter != 0
-        || ctx->poll.timer_set)
+        || ctx->graphRead != 0 || ctx->poll.timer_set)
     {
         return NGX_DONE;
     }

@@ -103,6 +103,19 @@ HttpClient::configure(Transfer &transfer, const HttpRequest &request)
 
     transfer.headers.reset(curl_slist_append(nullptr,
                                              "Accept: application/json"));
+    if (!transfer.headers) {
+        return false;
+    }
+
+    if (!request.bearer.empty()) {
+        std::string line = "Authorization: Bearer " + request.bearer;
+        curl_slist *more = curl_slist_append(transfer.headers.get(),
+                                             line.c_str());
+        if (more == nullptr) {
+            return false;
+        }
+    }
+
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers.get());
 
     if (!request.form.empty()) {

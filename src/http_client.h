@@ -37,6 +37,7 @@ public:
 struct HttpRequest {
     std::string url;
     std::string form;             /* POSTed as urlencoded when not empty */
+    std::string bearer;           /* an Authorization: Bearer token */
     long timeoutMs = 10000;
 };
 

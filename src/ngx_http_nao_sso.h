@@ -8,10 +8,12 @@
 
 #include "aead.h"
 #include "event_bridge.h"
+#include "graph_reader.h"
 #include "http_client.h"
 #include "ngx.h"
 #include "oidc.h"
 #include "provider.h"
+#include "roles.h"
 #include "session_store.h"
 #include "settings.h"
 
@@ -40,6 +42,8 @@ enum ngx_http_nao_sso_field {
     NAO_VAR_ACCESS_TOKEN
 };
 
+#define NGX_HTTP_NAO_SSO_ROLE_UNSET  ((ngx_uint_t) -1)
+
 namespace nao {
 
 /* what the master worked out from the http{} level */
@@ -48,6 +52,21 @@ struct MainState {
     bool licenceOk = false;
     int64_t licenceExpires = 0;
     std::string licenceProblem;
+    std::vector<RoleRule> licenceRules;   /* the licence's role_rules */
+};
+
+/* who may sign in, and with which role */
+struct Policy {
+    Role defaultRole = Role::Member;
+    std::vector<RoleRule> rules;          /* configuration, then licence */
+    std::vector<std::string> allowedDomains;
+    std::vector<std::string> allowedGroups;
+    bool autoCreate = true;
+    std::string usersFile;
+    std::string graphUrl;
+    std::string graphScope;
+
+    bool needsGroups() const;
 };
 
 /* a resource the user's tokens are obtained for */
@@ -69,6 +88,7 @@ struct ServerState {
     std::string sessionCookie;            /* "__Host-nao_sso" or "nao_sso" */
     std::string bindingPrefix;            /* session cookie + "_b_" */
     std::vector<Downstream> downstream;   /* [0] is the default token */
+    Policy policy;
 };
 
 /* a downstream token opened for this worker's use */
@@ -113,6 +133,16 @@ struct Worker {
     std::map<std::string, std::shared_ptr<const AccessToken>, std::less<>>
         tokens;
     std::set<std::string> audienceWarned;
+
+    /* nao_sso_users_file, read again when it changes */
+    struct UsersFile {
+        int64_t mtime = -1;
+        int64_t size = -1;
+        UserList users;
+    };
+
+    std::map<std::string, UsersFile> usersFiles;
+    GraphReader graph;
     std::unique_ptr<Refresher> refresher;
 };
 
@@ -146,6 +176,13 @@ struct ngx_http_nao_sso_srv_conf_t {
     ngx_str_t          token_audience;
     time_t             refresh_ahead;
     ngx_array_t       *downstream;       /* of ngx_str_t triples */
+    ngx_uint_t         default_role;
+    ngx_array_t       *role_map;         /* of ngx_str_t pairs */
+    ngx_array_t       *allowed_domains;  /* of ngx_str_t */
+    ngx_array_t       *allowed_groups;   /* of ngx_str_t */
+    ngx_flag_t         auto_create;
+    ngx_str_t          users_file;
+    ngx_str_t          graph_url;
     nao::ServerState  *state;
 };
 
@@ -184,6 +221,8 @@ struct ngx_http_nao_sso_ctx_t {
     size_t                           downstreamDone = 0;
     ngx_event_t                      poll;
     uint64_t                         refreshWaiter = 0;
+    uint64_t                         graphRead = 0;
+    std::optional<nao::Identity>     identity;
     bool                             polled = false;
     bool                             refreshed = false;
 };
@@ -191,7 +230,7 @@ struct ngx_http_nao_sso_ctx_t {
 /* conf.cpp */
 char *ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
-void ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
+char *ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
 char *ngx_http_nao_sso_resolve(ngx_conf_t *cf,
     ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_main_conf_t *mcf);
@@ -199,6 +238,14 @@ void ngx_http_nao_sso_report(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
 char *ngx_http_nao_sso_downstream(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* policy.cpp */
+char *ngx_http_nao_sso_role_map(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_nao_sso_id_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_nao_sso_resolve_policy(ngx_conf_t *cf,
+    ngx_http_nao_sso_srv_conf_t *sscf, ngx_http_nao_sso_main_conf_t *mcf);
 
 /* session.cpp */
 ngx_int_t ngx_http_nao_sso_variable(ngx_http_request_t *r,

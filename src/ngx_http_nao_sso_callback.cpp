@@ -126,61 +126,6 @@ clean(std::string_view text)
 }
 
 
-void
-createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
-    const Identity &identity)
-{
-    ngx_http_request_t *r = ctx->request;
-    SessionStore store = ngx_http_nao_sso_store(r);
-    int64_t now = ngx_time();
-
-    auto id = randomBytes(kIdBytes);
-
-    SessionData session;
-    session.userId = clean(identity.objectId);
-    session.email = clean(identity.email);
-    session.name = clean(identity.name);
-    session.role = "member";
-    session.tenantId = clean(identity.tenantId);
-    session.scope = sscf->state->sessionScope;
-    session.created = now;
-
-    /* kept sealed, bound to this session id */
-    if (id && !ctx->tokens->refreshToken.empty()) {
-        auto sealed = seal(worker->sealKeys.front(),
-                           ctx->tokens->refreshToken,
-                           refreshTokenBinding(*id));
-        session.sealedRefresh = sealed ? std::move(*sealed) : std::string();
-    }
-    session.expires = now + std::min<int64_t>(sscf->idle_timeout,
-                                              sscf->max_age);
-
-    if (!id || !store.putSession(*id, session, now)) {
-        failIdp(ctx, "no room in the nao_sso zone for a new session",
-                returnToOf(ctx));
-        return;
-    }
-
-    ngx_http_nao_sso_store_login_tokens(r, sscf, *id, *ctx->tokens);
-
-    /* the browser may still hold an older session: it ends here */
-    ngx_http_nao_sso_load_session(r, sscf, ctx);
-    if (ctx->session) {
-        ngx_http_nao_sso_forget_tokens(r, sscf, ctx->session->id);
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "nao_sso: user \"%s\" signed in", session.userId.c_str());
-
-    std::string value = signCookieValue(base64urlEncode(*id),
-                                        worker->secrets.front());
-
-    Reply reply = redirectReply(returnToOf(ctx));
-    reply.cookies.push_back(sscf->state->sessionCookie + "=" + value
-                            + cookieAttributes(sscf, sscf->max_age));
-    reply.cookies.push_back(expiredCookie(sscf, ctx->bindingCookie));
-    finish(ctx, reply);
-}
 
 
 void
@@ -295,7 +240,7 @@ verifyIdToken(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "nao_sso: id token verified");
-    createSession(ctx, sscf, identity.value());
+    admit(ctx, sscf, std::move(identity.value()));
 }
 
 
@@ -382,6 +327,71 @@ exchangeCode(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
 }
 
 }  // namespace
+
+
+void
+createSession(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
+    const Identity &identity, const std::string &role,
+    const std::string &flags)
+{
+    ngx_http_request_t *r = ctx->request;
+    SessionStore store = ngx_http_nao_sso_store(r);
+    int64_t now = ngx_time();
+
+    auto id = randomBytes(kIdBytes);
+
+    SessionData session;
+    session.userId = clean(identity.objectId);
+    session.email = clean(identity.email);
+    session.name = clean(identity.name);
+    session.role = role;
+    session.flags = flags;
+
+    for (const std::string &appRole : identity.appRoles) {
+        session.appRoles += (session.appRoles.empty() ? "" : "\n")
+                            + clean(appRole);
+    }
+    session.tenantId = clean(identity.tenantId);
+    session.scope = sscf->state->sessionScope;
+    session.created = now;
+
+    /* kept sealed, bound to this session id */
+    if (id && !ctx->tokens->refreshToken.empty()) {
+        auto sealed = seal(worker->sealKeys.front(),
+                           ctx->tokens->refreshToken,
+                           refreshTokenBinding(*id));
+        session.sealedRefresh = sealed ? std::move(*sealed) : std::string();
+    }
+    session.expires = now + std::min<int64_t>(sscf->idle_timeout,
+                                              sscf->max_age);
+
+    if (!id || !store.putSession(*id, session, now)) {
+        failIdp(ctx, "no room in the nao_sso zone for a new session",
+                returnToOf(ctx));
+        return;
+    }
+
+    ngx_http_nao_sso_store_login_tokens(r, sscf, *id, *ctx->tokens);
+
+    /* the browser may still hold an older session: it ends here */
+    ngx_http_nao_sso_load_session(r, sscf, ctx);
+    if (ctx->session) {
+        ngx_http_nao_sso_forget_tokens(r, sscf, ctx->session->id);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "nao_sso: user \"%s\" signed in as \"%s\"",
+                  session.userId.c_str(), session.role.c_str());
+
+    std::string value = signCookieValue(base64urlEncode(*id),
+                                        worker->secrets.front());
+
+    Reply reply = redirectReply(returnToOf(ctx));
+    reply.cookies.push_back(sscf->state->sessionCookie + "=" + value
+                            + cookieAttributes(sscf, sscf->max_age));
+    reply.cookies.push_back(expiredCookie(sscf, ctx->bindingCookie));
+    finish(ctx, reply);
+}
 
 
 void

@@ -75,7 +75,7 @@ ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
 }
 
 
-void
+char *
 ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf)
 {
@@ -83,20 +83,20 @@ ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
 
     if (mcf->licence_file.data == NULL) {
         state->licenceProblem = "licence missing (nao_sso_license not set)";
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     if (mcf->licence_key_file.data == NULL) {
         state->licenceProblem =
             "licence key missing (nao_sso_license_key not set)";
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     auto token = ngx_http_nao_sso_read_file(cf, &mcf->licence_file);
     if (!token) {
         state->licenceProblem = "licence file \""
             + std::string(nao::view(mcf->licence_file)) + "\" cannot be read";
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     auto key = ngx_http_nao_sso_read_file(cf, &mcf->licence_key_file);
@@ -104,22 +104,33 @@ ngx_http_nao_sso_check_licence(ngx_conf_t *cf,
         state->licenceProblem = "licence key file \""
             + std::string(nao::view(mcf->licence_key_file))
             + "\" cannot be read";
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     auto licence = nao::verifyLicence(*token, *key, ngx_time());
+
+    /* rules that cannot be read are a configuration error, as in nginx.conf */
+    if (!licence && licence.error().find("role_rules") != std::string::npos) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "nao_sso: %s",
+                           licence.error().c_str());
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
     if (!licence) {
         state->licenceProblem = licence.error();
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     if (!licence->hasFeature("sso")) {
         state->licenceProblem = "licence lacks the \"sso\" feature";
-        return;
+        return static_cast<char *>(NGX_CONF_OK);
     }
 
     state->licenceOk = true;
     state->licenceExpires = licence->expires;
+    state->licenceRules = licence->roleRules;
+
+    return static_cast<char *>(NGX_CONF_OK);
 }
 
 

@@ -69,6 +69,11 @@ redirectToMicrosoft(ngx_http_nao_sso_ctx_t *ctx,
     request.nonce = pending.nonce;
     request.codeChallenge = pkce->challenge;
 
+    /* after a refusal the user may pick another account */
+    if (arg(r, "prompt").value_or("") == "select_account") {
+        request.prompt = "select_account";
+    }
+
     const nao::ProviderMetadata *meta = providerFor(sscf)->metadata();
     Reply reply = redirectReply(
         nao::authorizeUrl(meta->authorizationEndpoint, request));

@@ -86,6 +86,15 @@ void awaitMetadata(ngx_http_nao_sso_ctx_t *ctx,
 /* /api/auth/callback/microsoft */
 void callback(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf);
 
+/* the sign-in policy, then createSession() or a refusal */
+void admit(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
+    Identity &&identity);
+
+/* flags: "g" when the groups are still to be read */
+void createSession(ngx_http_nao_sso_ctx_t *ctx,
+    ngx_http_nao_sso_srv_conf_t *sscf, const Identity &identity,
+    const std::string &role, const std::string &flags);
+
 }  // namespace nao::flow
 
 #endif

@@ -40,7 +40,8 @@ downstreamOf(const RefreshJob &job)
 }  // namespace
 
 
-Worker::Worker(ngx_log_t *log) : reactor(log), client(reactor)
+Worker::Worker(ngx_log_t *log)
+    : reactor(log), client(reactor), graph(client)
 {
     reactor.attach(&client);
     refresher = std::make_unique<Refresher>(client);

@@ -26,6 +26,8 @@ ngx_http_nao_sso_cleanup_ctx(void *data)
     if (nao::worker != nullptr) {
         nao::worker->client.cancel(ctx->transfer);
 
+        nao::worker->graph.cancel(ctx->graphRead);
+
         if (ctx->refreshWaiter != 0) {
             nao::worker->refresher->cancel(ctx->refreshWaiter);
         }

@@ -379,6 +379,10 @@ authorizeUrl(std::string_view endpoint, const AuthorizeRequest &request)
     addParam(&url, "code_challenge", request.codeChallenge);
     addParam(&url, "code_challenge_method", "S256");
 
+    if (!request.prompt.empty()) {
+        addParam(&url, "prompt", request.prompt);
+    }
+
     return url;
 }
 

@@ -58,6 +58,7 @@ struct AuthorizeRequest {
     std::string state;
     std::string nonce;
     std::string codeChallenge;
+    std::string prompt;         /* e.g. "select_account"; may be empty */
 };
 
 /* adds response_type=code and code_challenge_method=S256 */

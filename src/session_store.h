@@ -32,6 +32,7 @@ struct SessionData {
     std::string scope;          /* the application it was signed in to */
     std::string sealedRefresh;  /* the refresh token, AES-GCM sealed */
     std::string flags;          /* e.g. "g": groups still to be read */
+    std::string appRoles;       /* the "roles" claim, one per line */
     int64_t created = 0;
     int64_t expires = 0;        /* min(last use + idle, created + max age) */
 };
@@ -130,6 +131,10 @@ public:
      */
     void finishRefresh(std::string_view sessionId,
         const std::string *sealedRefresh, int64_t retryAt, int64_t now);
+
+    /* a role worked out after sign-in, e.g. once Graph answered */
+    bool updateRole(std::string_view sessionId, std::string_view role,
+        std::string_view flags, int64_t now);
 
     bool putPending(std::string_view state, const PendingSignIn &pending,
         int64_t expires, int64_t now);

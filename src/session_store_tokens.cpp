@@ -155,4 +155,29 @@ SessionStore::finishRefresh(std::string_view sessionId,
     reportDropped(dropped, kSession);
 }
 
+
+
+bool
+SessionStore::updateRole(std::string_view sessionId, std::string_view role,
+    std::string_view flags, int64_t now)
+{
+    int dropped = 0;
+    bool stored = false;
+
+    {
+        ZoneLock lock(zone_);
+
+        Entry *entry = find(kSession, sessionId);
+        if (entry != nullptr && entry->expires > now) {
+            SessionData session = sessionOf(entry);
+            session.role = role;
+            session.flags = flags;
+            stored = replaceLocked(entry, fieldsOf(session), &dropped);
+        }
+    }
+
+    reportDropped(dropped, kSession);
+    return stored;
+}
+
 }  // namespace nao

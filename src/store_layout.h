@@ -20,13 +20,13 @@ namespace zone {
 constexpr uint8_t kSession = 1;
 constexpr uint8_t kPending = 2;
 constexpr uint8_t kToken = 3;
-constexpr size_t kMaxFields = 8;
+constexpr size_t kMaxFields = 10;
 constexpr size_t kMaxField = 4096;
 constexpr int kSweepPerPut = 4;
 constexpr int kEvictPerPut = 16;
 
 /* changes whenever ShmHeader or Entry does */
-constexpr uint32_t kLayout = 0x6e616f04;
+constexpr uint32_t kLayout = 0x6e616f05;
 
 /*
  * Two LRU queues, so that sign-ins started by anyone, which need no
@@ -112,7 +112,7 @@ inline std::vector<std::string_view>
 fieldsOf(const SessionData &s)
 {
     return {s.userId, s.email, s.name, s.role, s.tenantId, s.scope,
-            s.sealedRefresh, s.flags};
+            s.sealedRefresh, s.flags, s.appRoles};
 }
 
 
@@ -129,6 +129,7 @@ sessionOf(const SessionStore::Entry *entry)
     s.scope = entry->field(5);
     s.sealedRefresh = entry->field(6);
     s.flags = entry->field(7);
+    s.appRoles = entry->field(8);
     s.created = entry->created;
     s.expires = entry->expires;
 

@@ -278,6 +278,11 @@ testAuthorizeUrl(void **state)
 
     assertLacks(query, " ");
     assertLacks(query, "st&ate");
+    assert_false(queryParam(query, "prompt").has_value());
+
+    request.prompt = "select_account";
+    query = nao::authorizeUrl(endpoint, request).substr(endpoint.size() + 1);
+    assert_true(queryParam(query, "prompt") == "select_account");
 }
 
 /*
