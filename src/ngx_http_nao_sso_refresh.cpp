@@ -15,10 +15,12 @@ struct Refresher::Job {
     uint64_t id = 0;
     RefreshJob job;
     Done done;
-    std::string refreshToken;
+    std::string refreshToken;         /* the newest Entra handed out */
+    bool rotated = false;
     Provider *provider = nullptr;
     uint64_t providerWaiter = 0;
     uint64_t transfer = 0;
+    uint64_t graphRead = 0;
 };
 
 
@@ -61,6 +63,7 @@ Refresher::~Refresher()
 {
     for (auto &[id, job] : jobs_) {
         client_.cancel(job->transfer);
+        worker->graph.cancel(job->graphRead);
 
         if (job->provider != nullptr) {
             job->provider->cancel(job->providerWaiter);
@@ -208,16 +211,16 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
         keepAccessToken(j.job.zone, j.job.sscf, j.job.sessionId,
                         j.job.index, outcome.tokens->accessToken,
                         outcome.tokens->expiresIn, logOf());
+        keepRefreshToken(j, outcome.tokens->refreshToken);
 
-        std::optional<std::string> sealed;
-        if (!outcome.tokens->refreshToken.empty()) {
-            sealed = seal(worker->sealKeys.front(),
-                          outcome.tokens->refreshToken,
-                          refreshTokenBinding(j.job.sessionId));
+        /* the request need not wait for Graph; the claim does */
+        if (j.job.groupsPending) {
+            notify(j, RefreshOutcome::Refreshed);
+            regroup(j);
+            return;
         }
 
-        complete(id, RefreshOutcome::Refreshed, 0,
-                 sealed ? &*sealed : nullptr);
+        release(id);
         return;
     }
 
@@ -270,12 +273,163 @@ Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
 
 
 void
+Refresher::keepRefreshToken(Job &j, const std::string &token)
+{
+    if (!token.empty()) {
+        j.refreshToken = token;
+        j.rotated = true;
+    }
+}
+
+
+void
+Refresher::notify(Job &j, RefreshOutcome outcome)
+{
+    Done done = std::move(j.done);
+    j.done = nullptr;
+
+    if (done) {
+        done(outcome);
+    }
+}
+
+
+/* the end of a job that worked: the newest refresh token goes back */
+void
+Refresher::release(uint64_t id)
+{
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+        return;
+    }
+
+    Job &j = *it->second;
+    std::optional<std::string> sealed;
+
+    if (j.rotated) {
+        sealed = seal(worker->sealKeys.front(), j.refreshToken,
+                      refreshTokenBinding(j.job.sessionId));
+    }
+
+    complete(id, RefreshOutcome::Refreshed, 0, sealed ? &*sealed : nullptr);
+}
+
+
+void
 Refresher::cancel(uint64_t id)
 {
     auto it = jobs_.find(id);
     if (it != jobs_.end()) {
         it->second->done = nullptr;
     }
+}
+
+
+
+/*
+ * A session whose groups Graph could not give at sign-in tries again on
+ * refresh: a Graph token from the refresh token, the memberships, then
+ * the role, all while the session's claim is held, so that the refresh
+ * token this rotates is not raced.
+ */
+void
+Refresher::regroup(Job &j)
+{
+    const ProviderSettings &settings = j.job.sscf->state->settings;
+    uint64_t id = j.id;
+
+    RefreshGrant grant;
+    grant.clientId = settings.clientId;
+    grant.clientSecret = settings.clientSecret;
+    grant.refreshToken = j.refreshToken;
+    grant.scope = j.job.sscf->state->policy.graphScope;
+
+    HttpRequest request;
+    request.url = j.provider->metadata()->tokenEndpoint;
+    request.form = refreshGrantBody(grant);
+    request.timeoutMs = j.job.sscf->timeout;
+
+    j.transfer = client_.start(request, [this, id](HttpResponse &&answer) {
+        onGraphToken(id, std::move(answer));
+    });
+
+    if (j.transfer == 0) {
+        onGroups(id, fail("cannot start the Graph token request"));
+    }
+}
+
+
+void
+Refresher::onGraphToken(uint64_t id, HttpResponse &&response)
+{
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+        return;
+    }
+
+    Job &j = *it->second;
+    j.transfer = 0;
+
+    TokenOutcome outcome;
+    if (response.transportOk()) {
+        outcome = parseRefreshResponse(response.status, response.body);
+    } else {
+        outcome.problem = response.error;
+    }
+
+    if (!outcome.tokens) {
+        onGroups(id, fail("no Graph token: " + outcome.problem));
+        return;
+    }
+
+    keepRefreshToken(j, outcome.tokens->refreshToken);
+
+    j.graphRead = worker->graph.read(j.job.sscf->state->policy.graphUrl,
+        outcome.tokens->accessToken, j.job.sscf->timeout,
+        [this, id](Result<std::vector<std::string>> &&groups) {
+            onGroups(id, std::move(groups));
+        });
+
+    if (j.graphRead == 0) {
+        onGroups(id, fail("cannot start the graph request"));
+    }
+}
+
+
+void
+Refresher::onGroups(uint64_t id, Result<std::vector<std::string>> &&groups)
+{
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+        return;
+    }
+
+    Job &j = *it->second;
+    j.graphRead = 0;
+
+    if (!groups) {
+        ngx_log_error(NGX_LOG_WARN, logOf(), 0,
+                      "nao_sso: still cannot read the groups of user "
+                      "\"%s\" from Microsoft Graph: %s; the role stays, "
+                      "to be retried at the next refresh",
+                      j.job.userId.c_str(), groups.error().c_str());
+        release(id);
+        return;
+    }
+
+    const Policy &policy = j.job.sscf->state->policy;
+    Role role = resolveRole(policy.defaultRole, policy.rules, groups.value(),
+                            j.job.appRoles);
+    std::string name(roleName(role));
+
+    SessionStore(j.job.zone).updateRole(j.job.sessionId, name, "",
+                                        ngx_time());
+
+    ngx_log_error(NGX_LOG_INFO, logOf(), 0,
+                  "nao_sso: groups of user \"%s\" read from Microsoft "
+                  "Graph, role is \"%s\"", j.job.userId.c_str(),
+                  name.c_str());
+    release(id);
 }
 
 }  // namespace nao

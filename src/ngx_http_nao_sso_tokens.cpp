@@ -402,6 +402,14 @@ refresh(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     job.userId = ctx->session->userId;
     job.index = index;
     job.sealedRefresh = std::move(sealed);
+    job.groupsPending = ctx->session->flags.find('g') != std::string::npos;
+
+    for (size_t start = 0; start < ctx->session->appRoles.size();) {
+        size_t end = ctx->session->appRoles.find('\n', start);
+        end = end == std::string::npos ? ctx->session->appRoles.size() : end;
+        job.appRoles.emplace_back(ctx->session->appRoles, start, end - start);
+        start = end + 1;
+    }
 
     Refresher::Done done;
     if (wait) {

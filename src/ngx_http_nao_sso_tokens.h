@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nao {
 
@@ -48,6 +49,8 @@ struct RefreshJob {
     std::string userId;               /* for the log */
     size_t index = 0;                 /* into the server's downstream */
     std::string sealedRefresh;        /* as the claim handed it out */
+    bool groupsPending = false;       /* Graph failed at sign-in */
+    std::vector<std::string> appRoles;
 };
 
 class Refresher {
@@ -78,6 +81,14 @@ private:
     void onMetadata(uint64_t id, const std::string &problem);
     bool post(Job &job, const std::string &tokenEndpoint);
     void onAnswer(uint64_t id, HttpResponse &&response);
+    void keepRefreshToken(Job &job, const std::string &token);
+    void notify(Job &job, RefreshOutcome outcome);
+    void release(uint64_t id);
+
+    /* the role again, now that Graph may answer (regroup.cpp) */
+    void regroup(Job &job);
+    void onGraphToken(uint64_t id, HttpResponse &&response);
+    void onGroups(uint64_t id, Result<std::vector<std::string>> &&groups);
     void complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
         const std::string *sealedRefresh);
 
