@@ -97,6 +97,25 @@ refuse(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
 }
 
 
+/* the reason is in the log already, from usersList() */
+void
+listUnreadable(ngx_http_nao_sso_ctx_t *ctx,
+    ngx_http_nao_sso_srv_conf_t *sscf)
+{
+    ErrorView view;
+    view.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    view.error = "users_file_unreadable";
+    view.title = "Sign-in cannot be checked right now";
+    view.message = "nao could not read its list of accounts, so it cannot "
+                   "tell whether yours may sign in.";
+    view.advice = "Ask your administrator to check the nginx error log.";
+
+    Reply reply = errorReply(ctx->request, view);
+    reply.cookies.push_back(expiredCookie(sscf, ctx->bindingCookie));
+    finish(ctx, reply);
+}
+
+
 /* step 4 and 5; known is false when Graph could not say */
 void
 decide(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
@@ -105,15 +124,8 @@ decide(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     const Policy &policy = sscf->state->policy;
     const Identity &identity = *ctx->identity;
 
+    /* onGroups() never comes here unknown when groups decide admission */
     if (!policy.allowedGroups.empty()) {
-        if (!known) {
-            failIdp(ctx, "cannot check the groups of user \""
-                    + identity.objectId + "\" against "
-                    "nao_sso_allowed_groups: Microsoft Graph did not "
-                    "answer", ctx->pending.returnTo);
-            return;
-        }
-
         if (!inAnyGroup(groups, policy.allowedGroups)) {
             refuse(ctx, sscf, "group_not_allowed",
                    "Your account is not in a group that may use nao.",
@@ -134,20 +146,29 @@ void
 onGroups(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     Result<std::vector<std::string>> &&groups)
 {
-    if (!groups) {
-        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
-                      "nao_sso: cannot read the groups of user \"%s\" "
-                      "from Microsoft Graph: %s; signing in with the "
-                      "default role for now",
-                      ctx->identity->objectId.c_str(),
-                      groups.error().c_str());
-        decide(ctx, sscf, {}, false);
+    ngx_log_t *log = ctx->request->connection->log;
+    const std::string &user = ctx->identity->objectId;
+
+    if (groups) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "nao_sso: graph lists %uz groups", groups->size());
+        decide(ctx, sscf, groups.value(), true);
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "nao_sso: graph lists %uz groups", groups->size());
-    decide(ctx, sscf, groups.value(), true);
+    /* membership decides admission: no guessing */
+    if (!sscf->state->policy.allowedGroups.empty()) {
+        failIdp(ctx, "cannot check the groups of user \"" + user
+                + "\" against nao_sso_allowed_groups: Microsoft Graph: "
+                + groups.error(), ctx->pending.returnTo);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "nao_sso: cannot read the groups of user \"%s\" from "
+                  "Microsoft Graph: %s; signing in with the default role "
+                  "for now", user.c_str(), groups.error().c_str());
+    decide(ctx, sscf, {}, false);
 }
 
 
@@ -281,9 +302,12 @@ admit(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
         const UserList *users = usersList(policy.usersFile,
                                           ctx->request->connection->log);
 
-        if (users == nullptr
-            || !listed(*users, ctx->identity->email,
-                       ctx->identity->objectId))
+        if (users == nullptr) {
+            listUnreadable(ctx, sscf);
+            return;
+        }
+
+        if (!listed(*users, ctx->identity->email, ctx->identity->objectId))
         {
             refuse(ctx, sscf, "account_not_created",
                    "Your account has not been created in nao; ask an "
