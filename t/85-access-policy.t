@@ -60,7 +60,8 @@ chmod 0644, $t->testdir() . '/users.txt';
 
 # Servers by port: 8080 domains Contoso.EXAMPLE and other.example; 8083
 # domain example.com; 8084 groups admins and viewers (in capitals);
-# 8085 group analysts; 8086 no auto-create, users.txt.
+# 8085 group analysts; 8086 no auto-create, users.txt; 8087 the same
+# with a users file that does not exist.
 
 my $servers = join '',
     server(8080, 'nao_sso_allowed_domains Contoso.EXAMPLE other.example;'),
@@ -68,10 +69,12 @@ my $servers = join '',
     server(8084, "nao_sso_allowed_groups $ADMINS " . uc($VIEWERS) . ';'),
     server(8085, "nao_sso_allowed_groups $ANALYSTS;"),
     server(8086, 'nao_sso_auto_create off;',
-        'nao_sso_users_file %%TESTDIR%%/users.txt;');
+        'nao_sso_users_file %%TESTDIR%%/users.txt;'),
+    server(8087, 'nao_sso_auto_create off;',
+        'nao_sso_users_file %%TESTDIR%%/missing-users.txt;');
 
 $t->write_file_expand('nginx.conf', conf($servers));
-$t->try_run('module not loadable')->plan(73);
+$t->try_run('module not loadable')->plan(75);
 nao_wait($t);
 
 my %oid = map { $_->{email} => $_->{oid} } @{ mock_users() };
@@ -199,6 +202,17 @@ is(signs_in(8086, $GRACE), 'signed in', 'users file changed: Grace still in');
 is(join("\n", lines_matching(log_since($t),
     qr/reconfiguring|start worker process/)), '',
     'users file changed: without a reload');
+
+# Scenario: no auto-create, and the users file cannot be read (8087).
+# Expected: 503 users_file_unreadable, not "account not created": the
+# fault is the server's; the log names the file; no session.
+
+log_since($t);
+is(refused_json(8087, $ADA), '503 users_file_unreadable',
+    'users file unreadable: 503');
+is(scalar lines_matching(log_since($t),
+    qr/\[error\].*cannot read nao_sso_users_file ".*missing-users\.txt"/),
+    1, 'users file unreadable: one error line names the file');
 
 ok(no_secrets_logged($t, $NaoSSO::CLIENT_SECRET, @codes,
     qr/1\.A[\w-]{40}/), 'no client secret, code or refresh token logged');
