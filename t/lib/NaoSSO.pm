@@ -20,7 +20,9 @@ use Exporter qw/import/;
 use FindBin;
 use HTTP::Tiny;
 use JSON::PP;
+use MIME::Base64 qw/decode_base64/;
 use Test::More qw//;
+use Time::HiRes qw//;
 use Test::Nginx qw/http http_end port/;
 
 our @EXPORT = qw/
@@ -30,6 +32,8 @@ our @EXPORT = qw/
     mock mock_stats cookie_of set_cookies session_cookie binding_cookie
     json_of title_of authorize_params url_decode
     log_since lines_matching count_lines one_error no_secrets_logged
+    jwt_claims upstream_headers requests_at_once wait_until refresh_grants
+    no_secrets_logged_but_proxied
 /;
 
 our $TENANT = '6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a7c';
@@ -332,6 +336,23 @@ sub mock_stats {
     return decode_json($res->{content});
 }
 
+# How many refresh_token grants the mock has seen, failed ones included:
+# all of them, or those whose scope parameter names $scope (nginx adds
+# offline_access to it).
+sub refresh_grants {
+    my ($scope) = @_;
+    my $token = mock_stats()->{token};
+
+    return $token->{refresh_token} // 0 unless defined $scope;
+
+    my $by_scope = $token->{refresh_by_scope} // {};
+    my $n = 0;
+    for my $sent (keys %$by_scope) {
+        $n += $by_scope->{$sent} if grep { $_ eq $scope } split / /, $sent;
+    }
+    return $n;
+}
+
 # A sign-in started as a browser does it and approved by the mock, but
 # not called back yet. Returns a hash with port, start (nginx's 302 to
 # Microsoft), binding (the binding cookie pair), state, authorize (the
@@ -399,6 +420,40 @@ sub sign_in {
     return $flow;
 }
 
+# $n requests to nginx, each on its own connection, all sent before any
+# answer is read; their answers in order (status 0 for one that failed).
+# Options: request()'s.
+sub requests_at_once {
+    my ($n, $path, %opt) = @_;
+    my @sockets = map { request($path, %opt, start => 1) } 1 .. $n;
+
+    return map { request_end($_) } @sockets;
+}
+
+# The request headers demo-nao received, as it echoes them for /_echo/
+# paths and JSON requests: { lc name => value, or [values] when repeated };
+# {} when the answer is not its echo.
+sub upstream_headers {
+    my ($r) = @_;
+    my $echo = json_of($r);
+
+    return {} unless ref $echo eq 'HASH' && ref $echo->{headers} eq 'HASH';
+    return $echo->{headers};
+}
+
+# The claims of a JWT, read without checking its signature; {} when it
+# is none.
+sub jwt_claims {
+    my ($jwt) = @_;
+    my (undef, $payload) = split /\./, $jwt // '';
+
+    return {} unless defined $payload && $payload =~ /^[\w-]+$/;
+    $payload =~ tr{-_}{+/};
+    $payload .= '=' x ((4 - length($payload) % 4) % 4);
+    my $claims = eval { decode_json(decode_base64($payload)) };
+    return ref $claims eq 'HASH' ? $claims : {};
+}
+
 # Just the session cookie of a successful sign-in.
 sub sign_in_cookie {
     my $flow = sign_in(@_);
@@ -446,6 +501,20 @@ sub one_error {
     return 0;
 }
 
+# Up to $seconds (checking every 50 ms) for $cond to return true; its
+# last value. For what happens in the background, e.g. a refresh that a
+# request started; never for timing how fast something is.
+sub wait_until {
+    my ($seconds, $cond) = @_;
+    my $until = Time::HiRes::time() + $seconds;
+    my $ok;
+
+    until (($ok = $cond->()) || Time::HiRes::time() > $until) {
+        Time::HiRes::sleep(0.05);
+    }
+    return $ok;
+}
+
 # True when no line of the error log holds one of the given secrets: a
 # string, or a regex for a kind of secret (a token, say). Only nginx's
 # own debug lines that print the raw request before any module runs
@@ -460,6 +529,33 @@ sub no_secrets_logged {
         my $found = ref $secret eq 'Regexp'
             ? grep { /$secret/ } @lines
             : grep { index($_, $secret) >= 0 } @lines;
+        return 0 if $found;
+    }
+    return 1;
+}
+
+# no_secrets_logged() for a file whose requests go upstream with tokens
+# and come back with cookies: at debug level nginx itself prints the
+# request the proxy module sends ("http proxy header:", the whole request
+# over several lines, and each header), the values of variables in
+# proxy_set_header ("http script var:") and the response header it sends
+# the client ("*N HTTP/1.1 302 ...", Set-Cookie included). Those entries
+# are left aside, as no_secrets_logged() leaves aside the raw request;
+# every other entry, continuation lines included, must hold no secret.
+sub no_secrets_logged_but_proxied {
+    my ($t, @secrets) = @_;
+    my $nginx = join '|', 'request line', 'args', 'header', 'proxy header',
+        'script var';
+    my @entries = grep {
+            !/^[^\n]*\[debug\].* http (?:$nginx):/
+            && !/^[^\n]*\[debug\] \d+#\d+: \*\d+ HTTP\/1\.[01] \d{3} /
+        } split /\n(?=\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[)/,
+        $t->read_file('error.log');
+
+    for my $secret (grep { defined && length } @secrets) {
+        my $found = ref $secret eq 'Regexp'
+            ? grep { /$secret/ } @entries
+            : grep { index($_, $secret) >= 0 } @entries;
         return 0 if $found;
     }
     return 1;
