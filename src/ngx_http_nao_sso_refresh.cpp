@@ -13,14 +13,21 @@ namespace nao {
 
 struct Refresher::Job {
     uint64_t id = 0;
+    Refresher *owner = nullptr;
     RefreshJob job;
     Done done;
     std::string refreshToken;         /* the newest Entra handed out */
-    bool rotated = false;
     Provider *provider = nullptr;
     uint64_t providerWaiter = 0;
     uint64_t transfer = 0;
     uint64_t graphRead = 0;
+
+    /*
+     * Not cancelable: a worker shutting down gracefully (a reload) waits
+     * for the job, since Entra may already have rotated the refresh
+     * token, and the new one must not be lost with the worker.
+     */
+    ngx_event_t deadline{};
 };
 
 
@@ -62,6 +69,10 @@ Refresher::Refresher(HttpClient &client) : client_(client)
 Refresher::~Refresher()
 {
     for (auto &[id, job] : jobs_) {
+        if (job->deadline.timer_set) {
+            ngx_del_timer(&job->deadline);
+        }
+
         client_.cancel(job->transfer);
         worker->graph.cancel(job->graphRead);
 
@@ -96,11 +107,13 @@ Refresher::run(RefreshJob job, Done done, RefreshOutcome *now)
     Job &j = *owned;
 
     j.id = id;
+    j.owner = this;
     j.job = std::move(job);
     j.done = std::move(done);
     j.refreshToken = std::move(opened.value());
     j.provider = flow::providerFor(j.job.sscf);
     jobs_.emplace(id, std::move(owned));
+    arm(j);
 
     /* a stale document will do: the token endpoint hardly ever moves */
     bool started;
@@ -121,6 +134,7 @@ Refresher::run(RefreshJob job, Done done, RefreshOutcome *now)
     if (!started) {
         ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                       "nao_sso: cannot start the refresh request");
+        ngx_del_timer(&j.deadline);
         *now = RefreshOutcome::Failed;
         SessionStore(j.job.zone).finishRefresh(j.job.sessionId, nullptr,
                                                ngx_time() + kBackoff,
@@ -180,6 +194,7 @@ Refresher::post(Job &j, const std::string &tokenEndpoint)
                    "nao_sso: refreshing the token for \"%s\"",
                    grant.scope.c_str());
 
+    arm(j);
     j.transfer = client_.start(request, [this, id](HttpResponse &&answer) {
         onAnswer(id, std::move(answer));
     });
@@ -238,12 +253,10 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
         return;
     }
 
-    std::string code = outcome.idpError && !outcome.idpError->code.empty()
-                       ? " (" + outcome.idpError->code + ")" : "";
     ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                   "nao_sso: refreshing the token for \"%s\" failed: "
-                  "%s%s, retrying in %d s", downstream.scope.c_str(),
-                  outcome.problem.c_str(), code.c_str(), (int) kBackoff);
+                  "%s, retrying in %d s", downstream.scope.c_str(),
+                  outcome.problem.c_str(), (int) kBackoff);
     complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff, nullptr);
 }
 
@@ -260,6 +273,10 @@ Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
     std::unique_ptr<Job> job = std::move(it->second);
     jobs_.erase(it);
 
+    if (job->deadline.timer_set) {
+        ngx_del_timer(&job->deadline);
+    }
+
     if (outcome != RefreshOutcome::Gone) {
         SessionStore(job->job.zone).finishRefresh(job->job.sessionId,
                                                   sealedRefresh, retryAt,
@@ -272,13 +289,65 @@ Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
 }
 
 
+/*
+ * A rotated refresh token goes into the zone at once, and the claim is
+ * extended for whatever the job does next: if the job then failed or
+ * its claim ran out, nobody would be left with the spent old token.
+ */
 void
 Refresher::keepRefreshToken(Job &j, const std::string &token)
 {
-    if (!token.empty()) {
-        j.refreshToken = token;
-        j.rotated = true;
+    if (token.empty()) {
+        return;
     }
+
+    j.refreshToken = token;
+
+    auto sealed = seal(worker->sealKeys.front(), token,
+                       refreshTokenBinding(j.job.sessionId));
+    if (sealed) {
+        int64_t now = ngx_time();
+        SessionStore(j.job.zone).holdRefresh(j.job.sessionId, *sealed,
+            now + j.job.sscf->timeout / 1000 + 2, now);
+    }
+
+    arm(j);
+}
+
+
+void
+Refresher::arm(Job &j)
+{
+    if (j.deadline.timer_set) {
+        ngx_del_timer(&j.deadline);
+    }
+
+    j.deadline.handler = onDeadline;
+    j.deadline.data = &j;
+    j.deadline.log = logOf();
+    j.deadline.cancelable = 0;
+    ngx_add_timer(&j.deadline, j.job.sscf->timeout + 1000);
+}
+
+
+/* curl's own timeout fires first; this is the bound of last resort */
+void
+Refresher::onDeadline(ngx_event_t *ev)
+{
+    auto *j = static_cast<Job *>(ev->data);
+    Refresher *owner = j->owner;
+
+    owner->client_.cancel(j->transfer);
+    worker->graph.cancel(j->graphRead);
+    if (j->provider != nullptr) {
+        j->provider->cancel(j->providerWaiter);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, logOf(), 0,
+                  "nao_sso: token refresh of user \"%s\" did not finish "
+                  "in time", j->job.userId.c_str());
+    owner->complete(j->id, RefreshOutcome::Failed, ngx_time() + kBackoff,
+                    nullptr);
 }
 
 
@@ -298,20 +367,7 @@ Refresher::notify(Job &j, RefreshOutcome outcome)
 void
 Refresher::release(uint64_t id)
 {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) {
-        return;
-    }
-
-    Job &j = *it->second;
-    std::optional<std::string> sealed;
-
-    if (j.rotated) {
-        sealed = seal(worker->sealKeys.front(), j.refreshToken,
-                      refreshTokenBinding(j.job.sessionId));
-    }
-
-    complete(id, RefreshOutcome::Refreshed, 0, sealed ? &*sealed : nullptr);
+    complete(id, RefreshOutcome::Refreshed, 0, nullptr);
 }
 
 
@@ -349,6 +405,7 @@ Refresher::regroup(Job &j)
     request.form = refreshGrantBody(grant);
     request.timeoutMs = j.job.sscf->timeout;
 
+    arm(j);
     j.transfer = client_.start(request, [this, id](HttpResponse &&answer) {
         onGraphToken(id, std::move(answer));
     });
@@ -383,6 +440,7 @@ Refresher::onGraphToken(uint64_t id, HttpResponse &&response)
     }
 
     keepRefreshToken(j, outcome.tokens->refreshToken);
+    arm(j);
 
     j.graphRead = worker->graph.read(j.job.sscf->state->policy.graphUrl,
         outcome.tokens->accessToken, j.job.sscf->timeout,

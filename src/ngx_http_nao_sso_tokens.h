@@ -82,6 +82,8 @@ private:
     bool post(Job &job, const std::string &tokenEndpoint);
     void onAnswer(uint64_t id, HttpResponse &&response);
     void keepRefreshToken(Job &job, const std::string &token);
+    void arm(Job &job);
+    static void onDeadline(ngx_event_t *ev);
     void notify(Job &job, RefreshOutcome outcome);
     void release(uint64_t id);
 

@@ -132,6 +132,10 @@ public:
     void finishRefresh(std::string_view sessionId,
         const std::string *sealedRefresh, int64_t retryAt, int64_t now);
 
+    /* a rotated refresh token, stored while the claim goes on */
+    void holdRefresh(std::string_view sessionId, const std::string &sealed,
+        int64_t until, int64_t now);
+
     /* a role worked out after sign-in, e.g. once Graph answered */
     bool updateRole(std::string_view sessionId, std::string_view role,
         std::string_view flags, int64_t now);

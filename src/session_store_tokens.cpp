@@ -157,6 +157,31 @@ SessionStore::finishRefresh(std::string_view sessionId,
 
 
 
+void
+SessionStore::holdRefresh(std::string_view sessionId,
+    const std::string &sealed, int64_t until, int64_t now)
+{
+    int dropped = 0;
+
+    {
+        ZoneLock lock(zone_);
+
+        Entry *entry = find(kSession, sessionId);
+        if (entry == nullptr || entry->expires <= now) {
+            return;
+        }
+
+        entry->busyUntil = until;
+
+        SessionData session = sessionOf(entry);
+        session.sealedRefresh = sealed;
+        replaceLocked(entry, fieldsOf(session), &dropped);
+    }
+
+    reportDropped(dropped, kSession);
+}
+
+
 bool
 SessionStore::updateRole(std::string_view sessionId, std::string_view role,
     std::string_view flags, int64_t now)

@@ -199,7 +199,8 @@ token_unavailable($t, 'timeout', $expired{timeout}, { delay_ms => 1500 },
 # Scenario: the error line of the refresh that Entra answered with 500.
 # Expected: it names Entra's code once.
 
-my ($line_500) = lines_matching($log_500, qr/refreshing the token for/);
+my ($line_500) = lines_matching($log_500,
+    qr/\[error\].*refreshing the token for/);
 is(scalar(() = ($line_500 // '') =~ /AADSTS90033/g), 1,
     'expired, 500: the error line names the code once');
 
