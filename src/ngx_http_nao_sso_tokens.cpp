@@ -208,7 +208,24 @@ current(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf,
     const SessionData &session, size_t index, int64_t now)
 {
     const Downstream &downstream = sscf->state->downstream[index];
-    std::string key = tokenCacheKey(session.id, downstream.name);
+
+    /* the hot path: the key is built without an allocation */
+    char buffer[kIdBytes + 1 + 32];
+    std::string_view key;
+
+    if (session.id.size() + 1 + downstream.name.size() <= sizeof(buffer)) {
+        size_t n = session.id.copy(buffer, session.id.size());
+        buffer[n++] = '\0';
+        n += downstream.name.copy(buffer + n, downstream.name.size());
+        key = std::string_view(buffer, n);
+    }
+
+    std::string spare;
+    if (key.empty()) {
+        spare = tokenCacheKey(session.id, downstream.name);
+        key = spare;
+    }
+
     auto cached = worker->tokens.find(key);
     std::shared_ptr<const AccessToken> known;
 
@@ -224,7 +241,7 @@ current(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf,
 
     auto stored = fromZone(r, session, downstream, now);
     if (stored && (!known || stored->expires > known->expires)) {
-        cacheToken(key, stored);
+        cacheToken(std::string(key), stored);
         return stored;
     }
 
