@@ -22,9 +22,6 @@ static ngx_int_t ngx_http_nao_sso_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_nao_sso_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_nao_sso_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_nao_sso_init_main_conf(ngx_conf_t *cf, void *conf);
-static void *ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf);
-static char *ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent,
-    void *child);
 static void *ngx_http_nao_sso_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -226,30 +223,6 @@ static ngx_str_t  ngx_http_nao_sso_zone_name = ngx_string("nao_sso");
 nao::Worker  *nao::worker;
 
 
-/* a C++ object owned by a pool: destroyed with it */
-template <typename T>
-static T *
-ngx_http_nao_sso_pool_new(ngx_pool_t *pool)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    T *object = new (std::nothrow) T();
-    if (object == NULL) {
-        return NULL;
-    }
-
-    cln->data = object;
-    cln->handler = [](void *data) { delete static_cast<T *>(data); };
-
-    return object;
-}
-
-
 static ngx_int_t
 ngx_http_nao_sso_preconfiguration(ngx_conf_t *cf)
 {
@@ -326,96 +299,6 @@ ngx_http_nao_sso_init_main_conf(ngx_conf_t *cf, void *conf)
     mcf->zone->init = nao::SessionStore::initZone;
 
     return static_cast<char *>(NGX_CONF_OK);
-}
-
-
-static void *
-ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf)
-{
-    ngx_http_nao_sso_srv_conf_t  *sscf;
-
-    sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
-        ngx_pcalloc(cf->pool, sizeof(ngx_http_nao_sso_srv_conf_t)));
-    if (sscf == NULL) {
-        return NULL;
-    }
-
-    sscf->cookie_secure = NGX_CONF_UNSET;
-    sscf->idle_timeout = NGX_CONF_UNSET;
-    sscf->max_age = NGX_CONF_UNSET;
-    sscf->timeout = NGX_CONF_UNSET_MSEC;
-    sscf->signin_timeout = NGX_CONF_UNSET;
-    sscf->refresh_ahead = NGX_CONF_UNSET;
-    sscf->downstream = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
-    sscf->default_role = NGX_CONF_UNSET_UINT;
-    sscf->role_map = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
-    sscf->allowed_domains = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
-    sscf->allowed_groups = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
-    sscf->auto_create = NGX_CONF_UNSET;
-
-    return sscf;
-}
-
-
-static void
-ngx_http_nao_sso_merge_str(ngx_str_t *conf, const ngx_str_t &prev)
-{
-    /* unset stays NULL so that the environment can fill it in */
-    if (conf->data == NULL) {
-        *conf = prev;
-    }
-}
-
-
-static char *
-ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
-{
-    auto *prev = static_cast<ngx_http_nao_sso_srv_conf_t *>(parent);
-    auto *conf = static_cast<ngx_http_nao_sso_srv_conf_t *>(child);
-    ngx_http_nao_sso_main_conf_t  *mcf;
-
-    ngx_http_nao_sso_merge_str(&conf->client_id, prev->client_id);
-    ngx_http_nao_sso_merge_str(&conf->client_secret, prev->client_secret);
-    ngx_http_nao_sso_merge_str(&conf->tenant_id, prev->tenant_id);
-    ngx_http_nao_sso_merge_str(&conf->token_scope, prev->token_scope);
-    ngx_http_nao_sso_merge_str(&conf->authority, prev->authority);
-    ngx_http_nao_sso_merge_str(&conf->redirect_uri, prev->redirect_uri);
-    ngx_http_nao_sso_merge_str(&conf->password_login_url,
-                               prev->password_login_url);
-    ngx_http_nao_sso_merge_str(&conf->token_audience, prev->token_audience);
-    ngx_http_nao_sso_merge_str(&conf->users_file, prev->users_file);
-    ngx_conf_merge_str_value(conf->graph_url, prev->graph_url,
-                             "https://graph.microsoft.com");
-
-    ngx_conf_merge_value(conf->cookie_secure, prev->cookie_secure, 1);
-    ngx_conf_merge_sec_value(conf->idle_timeout, prev->idle_timeout,
-                             8 * 3600);
-    ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 7 * 86400);
-    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 10000);
-    ngx_conf_merge_sec_value(conf->signin_timeout, prev->signin_timeout, 600);
-    ngx_conf_merge_sec_value(conf->refresh_ahead, prev->refresh_ahead, 300);
-    ngx_conf_merge_ptr_value(conf->downstream, prev->downstream, NULL);
-    ngx_conf_merge_uint_value(conf->default_role, prev->default_role, 1);
-    ngx_conf_merge_ptr_value(conf->role_map, prev->role_map, NULL);
-    ngx_conf_merge_ptr_value(conf->allowed_domains, prev->allowed_domains,
-                             NULL);
-    ngx_conf_merge_ptr_value(conf->allowed_groups, prev->allowed_groups,
-                             NULL);
-    ngx_conf_merge_value(conf->auto_create, prev->auto_create, 1);
-
-    conf->state = ngx_http_nao_sso_pool_new<nao::ServerState>(cf->pool);
-    if (conf->state == NULL) {
-        return static_cast<char *>(NGX_CONF_ERROR);
-    }
-
-    mcf = static_cast<ngx_http_nao_sso_main_conf_t *>(
-        ngx_http_conf_get_module_main_conf(cf, ngx_http_nao_sso_module));
-
-    if (ngx_http_nao_sso_resolve(cf, conf, mcf) != NGX_CONF_OK) {
-        return static_cast<char *>(NGX_CONF_ERROR);
-    }
-
-    return ngx_http_nao_sso_resolve_policy(cf, conf, mcf);
 }
 
 

@@ -227,7 +227,34 @@ struct ngx_http_nao_sso_ctx_t {
     bool                             refreshed = false;
 };
 
+/* a C++ object owned by a pool: destroyed with it */
+template <typename T>
+T *
+ngx_http_nao_sso_pool_new(ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    T *object = new (std::nothrow) T();
+    if (object == NULL) {
+        return NULL;
+    }
+
+    cln->data = object;
+    cln->handler = [](void *data) { delete static_cast<T *>(data); };
+
+    return object;
+}
+
+
 /* conf.cpp */
+void *ngx_http_nao_sso_create_srv_conf(ngx_conf_t *cf);
+char *ngx_http_nao_sso_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 char *ngx_http_nao_sso_load_secrets(ngx_conf_t *cf,
     ngx_http_nao_sso_main_conf_t *mcf);
 char *ngx_http_nao_sso_check_licence(ngx_conf_t *cf,

@@ -26,6 +26,12 @@ std::string accessTokenBinding(std::string_view sessionId,
 /* the worker cache's key of a session's token */
 std::string tokenCacheKey(std::string_view sessionId, std::string_view name);
 
+/* the worker's cache of opened tokens, bounded */
+void cacheToken(const std::string &key,
+    std::shared_ptr<const AccessToken> token);
+
+ngx_shm_zone_t *zoneOf(ngx_http_request_t *r);
+
 /* seals and stores a token Entra issued, and caches it opened */
 std::shared_ptr<const AccessToken> keepAccessToken(ngx_shm_zone_t *zone,
     ngx_http_nao_sso_srv_conf_t *sscf, std::string_view sessionId,
