@@ -336,28 +336,76 @@ ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r, ngx_str_t *captured)
 }
 
 
+namespace {
+
+void
+fillIdentity(ngx_table_elt_t *h, const nao::SessionData &session)
+{
+    ngx_uint_t n = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
+
+    for (ngx_uint_t i = 0; i < n; i++) {
+        IdentityHeader &ih = identityHeaders[i];
+
+        if (ih.hash == 0) {
+            ih.hash = ngx_hash_key((u_char *) ih.lowcase, ih.key.len);
+        }
+
+        const std::string &value = session.*ih.field;
+
+        h[i].key = ih.key;
+        h[i].lowcase_key = (u_char *) ih.lowcase;
+        h[i].hash = ih.hash;
+        h[i].value.data = (u_char *) value.data();
+        h[i].value.len = value.size();
+    }
+}
+
+
+/* the tokens obtained, each under its downstream's header */
+ngx_uint_t
+fillTokens(ngx_table_elt_t *h, const ngx_http_nao_sso_ctx_t *ctx,
+    const std::vector<nao::Downstream> &downstream)
+{
+    ngx_uint_t n = 0;
+
+    for (size_t i = 0; i < ctx->downstream.size(); i++) {
+        if (!ctx->downstream[i]) {
+            continue;
+        }
+
+        const nao::Downstream &d = downstream[i];
+        const std::string &value = ctx->downstream[i]->token;
+
+        h[n].key.data = (u_char *) d.header.data();
+        h[n].key.len = d.header.size();
+        h[n].lowcase_key = (u_char *) d.lowcase.data();
+        h[n].hash = d.hash;
+        h[n].value.data = (u_char *) value.data();
+        h[n].value.len = value.size();
+        n++;
+    }
+
+    return n;
+}
+
+}  // namespace
+
+
 /*
  * The values point into the session data and the opened tokens, which
  * the request context keeps alive for as long as the request lives.
+ * After an internal redirect the access handler has sanitized the
+ * headers again, so those of an earlier pass are gone.
  */
 ngx_int_t
 ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     ngx_http_nao_sso_ctx_t *ctx)
 {
-    /*
-     * After an internal redirect the access handler has sanitized the
-     * headers again, so those of an earlier pass are gone.
-     */
     ngx_list_t *list = &r->headers_in.headers;
     auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
         ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
-    const auto &downstream = sscf->state->downstream;
     ngx_uint_t identity = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
-    ngx_uint_t n = identity;
-
-    for (const auto &token : ctx->downstream) {
-        n += token ? 1 : 0;
-    }
+    ngx_uint_t n = identity + ctx->downstream.size();
 
     /* one new part for all of them, instead of a push each */
     auto *h = static_cast<ngx_table_elt_t *>(
@@ -368,40 +416,8 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    for (ngx_uint_t i = 0; i < identity; i++) {
-        IdentityHeader &ih = identityHeaders[i];
-
-        if (ih.hash == 0) {
-            ih.hash = ngx_hash_key((u_char *) ih.lowcase, ih.key.len);
-        }
-
-        const std::string &value = (*ctx->session).*ih.field;
-
-        h[i].key = ih.key;
-        h[i].lowcase_key = (u_char *) ih.lowcase;
-        h[i].hash = ih.hash;
-        h[i].value.data = (u_char *) value.data();
-        h[i].value.len = value.size();
-    }
-
-    ngx_uint_t next = identity;
-
-    for (size_t i = 0; i < ctx->downstream.size(); i++) {
-        if (!ctx->downstream[i]) {
-            continue;
-        }
-
-        const nao::Downstream &d = downstream[i];
-        const std::string &value = ctx->downstream[i]->token;
-
-        h[next].key.data = (u_char *) d.header.data();
-        h[next].key.len = d.header.size();
-        h[next].lowcase_key = (u_char *) d.lowcase.data();
-        h[next].hash = d.hash;
-        h[next].value.data = (u_char *) value.data();
-        h[next].value.len = value.size();
-        next++;
-    }
+    fillIdentity(h, *ctx->session);
+    n = identity + fillTokens(h + identity, ctx, sscf->state->downstream);
 
     part->elts = h;
     part->nelts = n;
