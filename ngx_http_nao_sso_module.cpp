@@ -556,11 +556,14 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     ngx_http_nao_sso_load_session(r, sscf, ctx);
 
     if (ctx->session) {
+        /* NGX_DECLINED: the session ended and the request goes on without */
         ngx_int_t rc = ngx_http_nao_sso_tokens(r, sscf, ctx);
-        if (rc != NGX_OK) {
+        if (rc != NGX_OK && rc != NGX_DECLINED) {
             return rc;
         }
+    }
 
+    if (ctx->session) {
         if (ngx_http_nao_sso_add_identity(r, ctx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

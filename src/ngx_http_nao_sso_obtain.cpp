@@ -143,6 +143,28 @@ sessionExpired(ngx_http_nao_sso_ctx_t *ctx,
 }
 
 
+/*
+ * NGX_DONE once the reply is sent; NGX_DECLINED where nao_sso is
+ * optional, since there the request simply goes on without a session.
+ */
+ngx_int_t
+sessionEnded(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf)
+{
+    auto *lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(ctx->request, ngx_http_nao_sso_module));
+
+    if (lcf->mode == NGX_HTTP_NAO_SSO_OPTIONAL) {
+        ctx->session.reset();
+        ctx->downstream.clear();
+        ctx->downstreamDone = 0;
+        return NGX_DECLINED;
+    }
+
+    sessionExpired(ctx, sscf);
+    return NGX_DONE;
+}
+
+
 void
 unavailable(ngx_http_nao_sso_ctx_t *ctx, const char *why)
 {
@@ -250,8 +272,8 @@ onRefreshed(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
         return;
 
     case RefreshOutcome::Gone:
-        stopWaiting(ctx);
-        flow::guard(ctx, [ctx, sscf] { sessionExpired(ctx, sscf); });
+        /* the access handler finds the session gone and says so */
+        resume(ctx);
         return;
 
     default:
@@ -263,7 +285,10 @@ onRefreshed(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
 }
 
 
-/* NGX_OK when the request may go on, NGX_DONE when it waits or ended */
+/*
+ * NGX_OK when the request may go on, NGX_DONE when it waits or ended,
+ * NGX_DECLINED when it goes on without the session (see sessionEnded)
+ */
 ngx_int_t
 refresh(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     size_t index, std::string &&sealed, bool wait)
@@ -308,11 +333,10 @@ refresh(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     }
 
     if (outcome == RefreshOutcome::Gone) {
-        sessionExpired(ctx, sscf);
-    } else {
-        unavailable(ctx, "Microsoft Entra ID could not be reached");
+        return sessionEnded(ctx, sscf);
     }
 
+    unavailable(ctx, "Microsoft Entra ID could not be reached");
     return NGX_DONE;
 }
 
@@ -361,8 +385,7 @@ obtain(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
         return NGX_DONE;
 
     case RefreshClaim::Gone:
-        sessionExpired(ctx, sscf);
-        return NGX_DONE;
+        return sessionEnded(ctx, sscf);
 
     default:
         unavailable(ctx, "Microsoft Entra ID could not be reached");

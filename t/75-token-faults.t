@@ -81,12 +81,17 @@ http {
         location / {
             proxy_pass http://127.0.0.1:%%PORT_8082%%;
         }
+
+        location /optional/ {
+            nao_sso optional;
+            proxy_pass http://127.0.0.1:%%PORT_8082%%;
+        }
     }
 }
 
 EOF
 
-$t->try_run('module not loadable')->plan(126);
+$t->try_run('module not loadable')->plan(129);
 nao_wait($t);
 
 ###############################################################################
@@ -127,6 +132,26 @@ for my $case ([70008, 'html'], [70008, 'json'], [50173, 'html'],
     my ($code, $kind, $error) = @$case;
     session_ends($t, "named $code $kind", sign_in_cookie(port => 8083),
         code => $code, kind => $kind, error => $error, port => 8083);
+}
+
+# Scenario: where nao_sso is optional (8083 /optional/), Entra refuses
+# the refresh token when the session first needs its Graph token.
+# Expected: the request goes on to nao as an anonymous one (no identity,
+# no token), and the session is gone.
+
+{
+    my $cookie = sign_in_cookie(port => 8083);
+    mock('config', { refresh_error => { code => 70008 } });
+    my $r = request('/optional/reports', cookie => $cookie, json => 1,
+        port => 8083);
+    mock('config', { refresh_error => undef });
+
+    my $seen = (json_of($r) // {})->{headers} // {};
+    is($r->{status}, 200, 'optional, refresh token gone: nao is reached');
+    is(join(',', sort grep { /^x-nao-/ } keys %$seen), '',
+        'optional, refresh token gone: as an anonymous request');
+    is(request('/api/auth/get-session', cookie => $cookie, port => 8083)
+        ->{status}, 401, 'optional, refresh token gone: the session ended');
 }
 
 # Scenario: alan signs in at 8083 and an administrator revokes his
