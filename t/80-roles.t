@@ -223,7 +223,8 @@ graph_fails($t, { delay_ms => 2500, count => 1 }, 'Graph too slow');
 # groups still apply: viewer, not the default member.
 
 mock('config', { user => { email => 'pat@contoso.example', name => 'Pat',
-    groups => [$ADMINS], roles => ['Nao.Reader'], overage => JSON::PP::true } });
+    groups => [$ADMINS], roles => ['Nao.Reader'],
+    overage => JSON::PP::true } });
 is(role_of(8090), 'admin admin admin', 'overage and app role: Graph read');
 mock('config', { faults => { graph => { status => 500 } } });
 is(role_of(8090), 'viewer viewer viewer',
@@ -326,7 +327,8 @@ emerg_case($t, 'bad-guid.jws', '',
 emerg_case($t, 'bad-role.jws', '',
     qr/licence role_rules\[1\]: .*superuser/, 'licence rule with a bad role');
 emerg_case($t, 'bad-list.jws', '',
-    qr/nao_sso: .*"role_rules" is not an array/, 'licence role_rules not a list');
+    qr/nao_sso: .*"role_rules" is not an array/,
+    'licence role_rules not a list');
 
 # Scenario: "nginx -t" with the licence whose second rule is bad.
 # Expected: the test fails and says why.

@@ -179,7 +179,8 @@ is(signs_in(8086, $ADA), 'signed in', 'users file: listed by email');
 is(signs_in(8086, $GRACE), 'signed in', 'users file: listed by object id');
 
 refusal($t, port => 8086, user => $ALAN, error => 'account_not_created',
-    why => qr/Your account has not been created in nao; ask an admin to add you\./,
+    why =>
+        qr/Your account has not been created in nao; ask an admin to add you\./,
     rule => 'nao_sso_auto_create off', name => 'account');
 
 # Scenario: users.txt is rewritten: Alan added by email, Ada removed;
@@ -290,8 +291,8 @@ sub refusal {
         "$name: a page for a browser");
     like($r->{body}, $a{why}, "$name: the page says why");
 
-    my ($href) = $r->{body}
-        =~ m{<a [^>]*href="([^"]*)"[^>]*>\s*Sign in with another account\s*</a>};
+    my $label = qr{\s*Sign in with another account\s*};
+    my ($href) = $r->{body} =~ m{<a [^>]*href="([^"]*)"[^>]*>$label</a>};
     is(html_decode($href), $again,
         "$name: sign in with another account, same return_to");
 
