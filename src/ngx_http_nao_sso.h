@@ -133,6 +133,7 @@ struct Worker {
     std::map<std::string, std::shared_ptr<const AccessToken>, std::less<>>
         tokens;
     std::set<std::string> audienceWarned;
+    uint64_t claims = 0;                  /* refresh claims made */
 
     /* nao_sso_users_file, read again when it changes */
     struct UsersFile {

@@ -291,7 +291,7 @@ onRefreshed(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
  */
 ngx_int_t
 refresh(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
-    size_t index, std::string &&sealed, bool wait)
+    size_t index, std::string &&sealed, uint64_t owner, bool wait)
 {
     ngx_http_request_t *r = ctx->request;
 
@@ -302,6 +302,7 @@ refresh(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     job.userId = ctx->session->userId;
     job.index = index;
     job.sealedRefresh = std::move(sealed);
+    job.owner = owner;
     job.groupsPending = ctx->session->flags.find('g') != std::string::npos;
 
     for (size_t start = 0; start < ctx->session->appRoles.size();) {
@@ -358,18 +359,20 @@ obtain(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     bool usable = token && token->expires > now;
     int64_t until = now + sscf->timeout / 1000 + 2;
     std::string sealed;
+    uint64_t owner = (static_cast<uint64_t>(ngx_pid) << 32)
+                     | (++worker->claims & 0xffffffff);
 
     /* one refresh after another would loop on a token born expired */
     RefreshClaim claim = ctx->refreshed && !usable
         ? RefreshClaim::Backoff
         : SessionStore(zoneOf(r)).claimRefresh(ctx->session->id, now, until,
-                                               usable || ctx->polled,
+                                               usable || ctx->polled, owner,
                                                &sealed);
 
     if (usable) {
         /* this request goes on with the valid token meanwhile */
         if (claim == RefreshClaim::Claimed) {
-            refresh(ctx, sscf, index, std::move(sealed), false);
+            refresh(ctx, sscf, index, std::move(sealed), owner, false);
         }
 
         ctx->downstream[index] = std::move(token);
@@ -378,7 +381,7 @@ obtain(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
 
     switch (claim) {
     case RefreshClaim::Claimed:
-        return refresh(ctx, sscf, index, std::move(sealed), true);
+        return refresh(ctx, sscf, index, std::move(sealed), owner, true);
 
     case RefreshClaim::Busy:
         poll(ctx, sscf);

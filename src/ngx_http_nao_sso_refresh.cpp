@@ -136,9 +136,8 @@ Refresher::run(RefreshJob job, Done done, RefreshOutcome *now)
                       "nao_sso: cannot start the refresh request");
         ngx_del_timer(&j.deadline);
         *now = RefreshOutcome::Failed;
-        SessionStore(j.job.zone).finishRefresh(j.job.sessionId, nullptr,
-                                               ngx_time() + kBackoff,
-                                               ngx_time());
+        SessionStore(j.job.zone).finishRefresh(j.job.sessionId, j.job.owner,
+                                               ngx_time() + kBackoff);
         jobs_.erase(id);
         return 0;
     }
@@ -161,14 +160,14 @@ Refresher::onMetadata(uint64_t id, const std::string &problem)
     if (j.provider->metadata() == nullptr) {
         ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                       "nao_sso: cannot refresh tokens: %s", problem.c_str());
-        complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff, nullptr);
+        complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff);
         return;
     }
 
     if (!post(j, j.provider->metadata()->tokenEndpoint)) {
         ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                       "nao_sso: cannot start the refresh request");
-        complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff, nullptr);
+        complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff);
     }
 }
 
@@ -239,9 +238,27 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
         return;
     }
 
-    if (outcome.idpError && response.status < 500
-        && isInvalidGrant(*outcome.idpError))
+    bool refused = outcome.idpError && response.status < 500
+                   && isInvalidGrant(*outcome.idpError);
+
+    /* a named token Entra will not give must not end the whole session */
+    if (refused && j.job.index != 0
+        && !refreshTokenDead(*outcome.idpError))
     {
+        const IdpError &error = *outcome.idpError;
+        ngx_log_error(NGX_LOG_ERR, logOf(), 0,
+                      "nao_sso: Entra refused a token for \"%s\" to user "
+                      "\"%s\": \"%s\" (%s); check that scope's permission "
+                      "and consent, retrying in %d s",
+                      downstream.scope.c_str(), j.job.userId.c_str(),
+                      error.error.c_str(),
+                      error.code.empty() ? "no code" : error.code.c_str(),
+                      (int) kBackoff);
+        complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff);
+        return;
+    }
+
+    if (refused) {
         const IdpError &error = *outcome.idpError;
         ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                       "nao_sso: Entra refused the refresh token of user "
@@ -249,7 +266,7 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
                       j.job.userId.c_str(), error.error.c_str(),
                       error.code.empty() ? "no code" : error.code.c_str());
         endSession(j.job.zone, j.job.sscf, j.job.sessionId);
-        complete(id, RefreshOutcome::Gone, 0, nullptr);
+        complete(id, RefreshOutcome::Gone, 0);
         return;
     }
 
@@ -257,13 +274,12 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
                   "nao_sso: refreshing the token for \"%s\" failed: "
                   "%s, retrying in %d s", downstream.scope.c_str(),
                   outcome.problem.c_str(), (int) kBackoff);
-    complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff, nullptr);
+    complete(id, RefreshOutcome::Failed, ngx_time() + kBackoff);
 }
 
 
 void
-Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
-    const std::string *sealedRefresh)
+Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt)
 {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) {
@@ -279,8 +295,7 @@ Refresher::complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
 
     if (outcome != RefreshOutcome::Gone) {
         SessionStore(job->job.zone).finishRefresh(job->job.sessionId,
-                                                  sealedRefresh, retryAt,
-                                                  ngx_time());
+                                                  job->job.owner, retryAt);
     }
 
     if (job->done) {
@@ -307,17 +322,23 @@ Refresher::keepRefreshToken(Job &j, const std::string &token)
                        refreshTokenBinding(j.job.sessionId));
     if (sealed) {
         int64_t now = ngx_time();
-        SessionStore(j.job.zone).holdRefresh(j.job.sessionId, *sealed,
-            now + j.job.sscf->timeout / 1000 + 2, now);
+        SessionStore(j.job.zone).holdRefresh(j.job.sessionId, j.job.owner,
+            &*sealed, now + j.job.sscf->timeout / 1000 + 2, now);
     }
 
     arm(j);
 }
 
 
+/* each step gets the IdP timeout, and the claim is stretched to cover it */
 void
 Refresher::arm(Job &j)
 {
+    int64_t now = ngx_time();
+
+    SessionStore(j.job.zone).holdRefresh(j.job.sessionId, j.job.owner,
+        nullptr, now + j.job.sscf->timeout / 1000 + 2, now);
+
     if (j.deadline.timer_set) {
         ngx_del_timer(&j.deadline);
     }
@@ -346,8 +367,7 @@ Refresher::onDeadline(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                   "nao_sso: token refresh of user \"%s\" did not finish "
                   "in time", j->job.userId.c_str());
-    owner->complete(j->id, RefreshOutcome::Failed, ngx_time() + kBackoff,
-                    nullptr);
+    owner->complete(j->id, RefreshOutcome::Failed, ngx_time() + kBackoff);
 }
 
 
@@ -367,7 +387,7 @@ Refresher::notify(Job &j, RefreshOutcome outcome)
 void
 Refresher::release(uint64_t id)
 {
-    complete(id, RefreshOutcome::Refreshed, 0, nullptr);
+    complete(id, RefreshOutcome::Refreshed, 0);
 }
 
 

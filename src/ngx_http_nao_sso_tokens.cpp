@@ -128,7 +128,7 @@ keepAccessToken(ngx_shm_zone_t *zone, ngx_http_nao_sso_srv_conf_t *sscf,
 
     if (sealed) {
         stored.sealed = std::move(*sealed);
-        SessionStore(zone).putToken(
+        SessionStore(zone).putToken(sessionId,
             SessionStore::tokenKey(sessionId, downstream.name), stored, now);
     }
 

@@ -55,6 +55,7 @@ struct RefreshJob {
     std::string userId;               /* for the log */
     size_t index = 0;                 /* into the server's downstream */
     std::string sealedRefresh;        /* as the claim handed it out */
+    uint64_t owner = 0;               /* the claim's */
     bool groupsPending = false;       /* Graph failed at sign-in */
     std::vector<std::string> appRoles;
 };
@@ -97,8 +98,7 @@ private:
     void regroup(Job &job);
     void onGraphToken(uint64_t id, HttpResponse &&response);
     void onGroups(uint64_t id, Result<std::vector<std::string>> &&groups);
-    void complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt,
-        const std::string *sealedRefresh);
+    void complete(uint64_t id, RefreshOutcome outcome, int64_t retryAt);
 
     HttpClient &client_;
     uint64_t nextId_ = 1;

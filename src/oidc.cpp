@@ -536,4 +536,36 @@ isInvalidGrant(const IdpError &error)
         || error.error == "interaction_required";
 }
 
+
+bool
+refreshTokenDead(const IdpError &error)
+{
+    static const char *const kDead[] = {
+        "AADSTS70000", "AADSTS70008", "AADSTS700082", "AADSTS700084",
+        "AADSTS50173", "AADSTS70043", "AADSTS50133", "AADSTS50089",
+    };
+
+    /* MFA or the like: a new interactive sign-in satisfies it */
+    if (error.error == "interaction_required") {
+        return true;
+    }
+
+    if (error.error != "invalid_grant") {
+        return false;
+    }
+
+    /* without a code there is nothing better to go by */
+    if (error.code.empty()) {
+        return true;
+    }
+
+    for (const char *code : kDead) {
+        if (error.code == code) {
+            return true;
+        }
+    }
+
+    return false;
+}
+
 }  // namespace nao

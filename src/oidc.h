@@ -198,6 +198,15 @@ TokenOutcome parseRefreshResponse(long httpStatus, std::string_view body);
  */
 bool isInvalidGrant(const IdpError &error);
 
+/*
+ * Of those, the ones a new sign-in cures: the refresh token is dead
+ * (expired, revoked, password changed, sign-in frequency) or Entra wants
+ * an interactive step (MFA). Not so a scope that lacks consent
+ * (AADSTS65001): signing in again would only loop. Only these end a
+ * session when a named downstream token is refreshed.
+ */
+bool refreshTokenDead(const IdpError &error);
+
 }  // namespace nao
 
 #endif

@@ -219,12 +219,12 @@ SessionStore::insertLocked(uint8_t kind, std::string_view id,
     auto *header = static_cast<ShmHeader *>(zone_->data);
     size_t size = offsetof(Entry, data);
 
-    if (id.size() != kIdBytes || fields.size() > kMaxFields) {
+    if (id.size() != kIdBytes || !fits(fields)) {
         return nullptr;
     }
 
     for (auto field : fields) {
-        size += std::min(field.size(), kMaxField);
+        size += field.size();
     }
 
     auto *entry = static_cast<Entry *>(allocate(size, kind, dropped));
@@ -238,13 +238,13 @@ SessionStore::insertLocked(uint8_t kind, std::string_view id,
     entry->created = created;
     entry->expires = expires;
     entry->busyUntil = 0;
+    entry->busyOwner = 0;
     entry->retryAt = 0;
     entry->version = ++header->versions;
 
     u_char *p = entry->data;
     for (size_t i = 0; i < kMaxFields; i++) {
-        size_t len = i < fields.size()
-                     ? std::min(fields[i].size(), kMaxField) : 0;
+        size_t len = i < fields.size() ? fields[i].size() : 0;
         entry->lengths[i] = static_cast<uint16_t>(len);
         if (len > 0) {
             p = ngx_cpymem(p, fields[i].data(), len);
@@ -267,6 +267,10 @@ bool
 SessionStore::replaceLocked(Entry *entry,
     const std::vector<std::string_view> &fields, int *dropped)
 {
+    if (!fits(fields)) {
+        return false;
+    }
+
     std::vector<std::string> copies(fields.begin(), fields.end());
     std::vector<std::string_view> views(copies.begin(), copies.end());
     std::string id(reinterpret_cast<const char *>(entry->id), kIdBytes);
@@ -274,6 +278,7 @@ SessionStore::replaceLocked(Entry *entry,
     int64_t created = entry->created;
     int64_t expires = entry->expires;
     int64_t busyUntil = entry->busyUntil;
+    uint64_t busyOwner = entry->busyOwner;
     int64_t retryAt = entry->retryAt;
 
     unlink(entry);
@@ -284,6 +289,7 @@ SessionStore::replaceLocked(Entry *entry,
     }
 
     fresh->busyUntil = busyUntil;
+    fresh->busyOwner = busyOwner;
     fresh->retryAt = retryAt;
     return true;
 }

@@ -105,8 +105,9 @@ public:
     static std::string tokenKey(std::string_view sessionId,
         std::string_view name);
 
-    bool putToken(std::string_view key, const StoredToken &token,
-        int64_t now);
+    /* refused when the session has ended */
+    bool putToken(std::string_view sessionId, std::string_view key,
+        const StoredToken &token, int64_t now);
     std::optional<StoredToken> getToken(std::string_view key, int64_t now);
     void removeToken(std::string_view key);
 
@@ -119,22 +120,23 @@ public:
      * the claim may already have been spent by another worker.
      */
     RefreshClaim claimRefresh(std::string_view sessionId, int64_t now,
-        int64_t until, bool respectBackoff, std::string *sealedRefresh);
+        int64_t until, bool respectBackoff, uint64_t owner,
+        std::string *sealedRefresh);
 
     /* nullopt once the session has ended */
     std::optional<bool> refreshBusy(std::string_view sessionId,
         int64_t now);
 
-    /*
-     * Releases the claim. A rotated refresh token replaces the old one;
-     * retryAt, when not 0, starts a backoff after a failure.
-     */
-    void finishRefresh(std::string_view sessionId,
-        const std::string *sealedRefresh, int64_t retryAt, int64_t now);
+    /* releases the claim if owner still holds it; retryAt starts a backoff */
+    void finishRefresh(std::string_view sessionId, uint64_t owner,
+        int64_t retryAt);
 
-    /* a rotated refresh token, stored while the claim goes on */
-    void holdRefresh(std::string_view sessionId, const std::string &sealed,
-        int64_t until, int64_t now);
+    /*
+     * Extends owner's claim to until, and stores a rotated refresh token
+     * when sealed is set. False when the claim is no longer owner's.
+     */
+    bool holdRefresh(std::string_view sessionId, uint64_t owner,
+        const std::string *sealed, int64_t until, int64_t now);
 
     /* a role worked out after sign-in, e.g. once Graph answered */
     bool updateRole(std::string_view sessionId, std::string_view role,

@@ -24,8 +24,8 @@ SessionStore::tokenKey(std::string_view sessionId, std::string_view name)
 
 
 bool
-SessionStore::putToken(std::string_view key, const StoredToken &token,
-    int64_t now)
+SessionStore::putToken(std::string_view sessionId, std::string_view key,
+    const StoredToken &token, int64_t now)
 {
     int dropped = 0;
     bool stored = false;
@@ -40,7 +40,10 @@ SessionStore::putToken(std::string_view key, const StoredToken &token,
             unlink(old);
         }
 
-        if (!keyTaken(key)) {
+        /* a refresh that ends after its session did keeps nothing */
+        Entry *session = find(kSession, sessionId);
+
+        if (session != nullptr && session->expires > now && !keyTaken(key)) {
             stored = insertLocked(kToken, key,
                                   {token.sealed, token.audience,
                                    token.scope},
@@ -89,7 +92,8 @@ SessionStore::removeToken(std::string_view key)
 
 RefreshClaim
 SessionStore::claimRefresh(std::string_view sessionId, int64_t now,
-    int64_t until, bool respectBackoff, std::string *sealedRefresh)
+    int64_t until, bool respectBackoff, uint64_t owner,
+    std::string *sealedRefresh)
 {
     ZoneLock lock(zone_);
 
@@ -108,6 +112,7 @@ SessionStore::claimRefresh(std::string_view sessionId, int64_t now,
     }
 
     entry->busyUntil = until;
+    entry->busyOwner = owner;
     *sealedRefresh = entry->field(6);
     return RefreshClaim::Claimed;
 }
@@ -129,56 +134,58 @@ SessionStore::refreshBusy(std::string_view sessionId, int64_t now)
 
 
 void
-SessionStore::finishRefresh(std::string_view sessionId,
-    const std::string *sealedRefresh, int64_t retryAt, int64_t now)
+SessionStore::finishRefresh(std::string_view sessionId, uint64_t owner,
+    int64_t retryAt)
 {
-    int dropped = 0;
+    ZoneLock lock(zone_);
 
-    {
-        ZoneLock lock(zone_);
+    Entry *entry = find(kSession, sessionId);
 
-        Entry *entry = find(kSession, sessionId);
-        if (entry == nullptr) {
-            return;
-        }
-
-        entry->busyUntil = 0;
-        entry->retryAt = retryAt;
-
-        if (sealedRefresh != nullptr && entry->expires > now) {
-            SessionData session = sessionOf(entry);
-            session.sealedRefresh = *sealedRefresh;
-            replaceLocked(entry, fieldsOf(session), &dropped);
-        }
+    /* a claim that ran out may belong to another refresh by now */
+    if (entry == nullptr || entry->busyOwner != owner) {
+        return;
     }
 
-    reportDropped(dropped, kSession);
+    entry->busyUntil = 0;
+    entry->busyOwner = 0;
+    entry->retryAt = retryAt;
 }
 
 
 
-void
-SessionStore::holdRefresh(std::string_view sessionId,
-    const std::string &sealed, int64_t until, int64_t now)
+bool
+SessionStore::holdRefresh(std::string_view sessionId, uint64_t owner,
+    const std::string *sealed, int64_t until, int64_t now)
 {
     int dropped = 0;
+    bool held = false;
 
     {
         ZoneLock lock(zone_);
 
         Entry *entry = find(kSession, sessionId);
         if (entry == nullptr || entry->expires <= now) {
-            return;
+            return false;
         }
 
-        entry->busyUntil = until;
+        /*
+         * A newer token is kept even when the claim was lost meanwhile:
+         * Entra has just rotated, so the stored one may be spent.
+         */
+        held = entry->busyOwner == owner;
+        if (held) {
+            entry->busyUntil = until;
+        }
 
-        SessionData session = sessionOf(entry);
-        session.sealedRefresh = sealed;
-        replaceLocked(entry, fieldsOf(session), &dropped);
+        if (sealed != nullptr) {
+            SessionData session = sessionOf(entry);
+            session.sealedRefresh = *sealed;
+            replaceLocked(entry, fieldsOf(session), &dropped);
+        }
     }
 
     reportDropped(dropped, kSession);
+    return held;
 }
 
 

@@ -21,12 +21,13 @@ constexpr uint8_t kSession = 1;
 constexpr uint8_t kPending = 2;
 constexpr uint8_t kToken = 3;
 constexpr size_t kMaxFields = 10;
-constexpr size_t kMaxField = 4096;
+/* a field's length is a uint16_t; longer values are refused, not cut */
+constexpr size_t kMaxField = 65535;
 constexpr int kSweepPerPut = 4;
 constexpr int kEvictPerPut = 16;
 
 /* changes whenever ShmHeader or Entry does */
-constexpr uint32_t kLayout = 0x6e616f05;
+constexpr uint32_t kLayout = 0x6e616f06;
 
 /*
  * Two LRU queues, so that sign-ins started by anyone, which need no
@@ -41,6 +42,23 @@ struct ShmHeader {
     u_char secret[kSecretBytes];
     uint64_t versions;
 };
+
+inline bool
+fits(const std::vector<std::string_view> &fields)
+{
+    if (fields.size() > kMaxFields) {
+        return false;
+    }
+
+    for (auto field : fields) {
+        if (field.size() > kMaxField) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
 
 inline ngx_rbtree_key_t
 keyOf(std::string_view id)
@@ -89,6 +107,7 @@ struct SessionStore::Entry {
     int64_t created;
     int64_t expires;
     int64_t busyUntil;          /* a refresh claimed until then */
+    uint64_t busyOwner;         /* by whom, so only it releases it */
     int64_t retryAt;            /* no new claim before then */
     u_char data[1];
 

@@ -91,7 +91,7 @@ http {
 
 EOF
 
-$t->try_run('module not loadable')->plan(129);
+$t->try_run('module not loadable')->plan(133);
 nao_wait($t);
 
 ###############################################################################
@@ -152,6 +152,36 @@ for my $case ([70008, 'html'], [70008, 'json'], [50173, 'html'],
         'optional, refresh token gone: as an anonymous request');
     is(request('/api/auth/get-session', cookie => $cookie, port => 8083)
         ->{status}, 401, 'optional, refresh token gone: the session ended');
+}
+
+# Scenario: Entra refuses the named Graph token for lack of consent
+# (invalid_grant, AADSTS65001) when a session first needs it at 8083.
+# Expected: the session lives on (signing in again would not help and
+# would loop); the request gets 503 token_unavailable; one error line
+# names the scope and the code; once consent is there, it works.
+
+{
+    my $cookie = sign_in_cookie(port => 8083);
+    mock('config', { refresh_error => { code => 65001 } });
+    log_since($t);
+    my $r = request('/consent', cookie => $cookie, json => 1,
+        port => 8083);
+    my $log = log_since($t);
+    mock('config', { refresh_error => undef });
+
+    is($r->{status} . ' ' . ((json_of($r) // {})->{error} // '-'),
+        '503 token_unavailable', 'consent missing: 503, not signed out');
+    is(scalar lines_matching($log,
+        qr/\[error\].*Entra refused a token for ".*" to user ".*": \S+ /
+        . qr/\(AADSTS65001\); check that scope's permission/), 1,
+        'consent missing: one error line names the scope and code');
+    is(request('/api/auth/get-session', cookie => $cookie, port => 8083)
+        ->{status}, 200, 'consent missing: the session lives on');
+
+    my $later = wait_until(15, sub {
+        request('/consent', cookie => $cookie, json => 1,
+            port => 8083)->{status} == 200 });
+    ok($later, 'consent granted: the token comes after the backoff');
 }
 
 # Scenario: alan signs in at 8083 and an administrator revokes his

@@ -589,6 +589,30 @@ testIsInvalidGrant(void **state)
     }
 }
 
+/*
+ * Scenario: refusals of a refresh for one scope.
+ * Expected: expired, revoked or spent refresh tokens, and MFA needed,
+ * are cured by signing in again; consent for one scope and other errors
+ * are not; an invalid_grant without a code counts as dead.
+ */
+void
+testRefreshTokenDead(void **state)
+{
+    (void) state;
+
+    const char *dead[] = {"AADSTS70008", "AADSTS700082", "AADSTS50173",
+        "AADSTS70043", "AADSTS70000", ""};
+    for (const char *code : dead) {
+        assert_true(nao::refreshTokenDead({"invalid_grant", code}));
+    }
+
+    assert_false(nao::refreshTokenDead({"invalid_grant", "AADSTS65001"}));
+    assert_true(nao::refreshTokenDead({"interaction_required",
+                                       "AADSTS50076"}));
+    assert_false(nao::refreshTokenDead({"invalid_scope", "AADSTS70011"}));
+    assert_false(nao::refreshTokenDead({"temporarily_unavailable", ""}));
+}
+
 }  // namespace
 
 int
@@ -612,6 +636,7 @@ main()
         cmocka_unit_test(testRefreshGrantBody),
         cmocka_unit_test(testRefreshResponse),
         cmocka_unit_test(testIsInvalidGrant),
+        cmocka_unit_test(testRefreshTokenDead),
     };
 
     return cmocka_run_group_tests_name("oidc", tests, nullptr, nullptr);
