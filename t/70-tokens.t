@@ -54,7 +54,7 @@ my $OIDC = 'openid profile email offline_access';
 # (reuseport), so that a burst of connections reaches both workers.
 
 $t->write_file_expand('nginx.conf', conf('old.key'));
-$t->try_run('module not loadable')->plan(84);
+$t->try_run('module not loadable')->plan(87);
 nao_wait($t);
 
 ###############################################################################
@@ -509,6 +509,33 @@ ok($r->{status} == 200 && $again ne '' && $again ne $after,
 is(refresh_grants() - $grants, 2, 'secret rotation: two grants');
 is(count_lines(log_since($t), qr/\[error\]/), 0,
     'secret rotation: no error logged');
+
+###############################################################################
+
+# Scenario: a user in 120 groups, whose access token (with the groups
+# claim) is several kilobytes, signs in at 8086; then 20 requests at once
+# reach both workers.
+# Expected: every request carries the same whole token, with no refresh
+# grant: the worker that did not see the sign-in opens it from the zone,
+# so the zone kept it whole.
+
+mock('config', { expires_in => 3600, user => { email => 'many@contoso.example',
+    name => 'Many Groups', groups => [ map { sprintf(
+    '%08x-1111-4222-8333-%012x', $_, $_) } 1 .. 120 ] } });
+my $many = sign_in_cookie(port => 8086);
+mock('config', { user => 'ada@contoso.example' });
+$grants = refresh_grants();
+
+my @many = requests_at_once(20, '/_echo/many', cookie => $many,
+    port => 8086);
+my %tokens = map { (upstream_headers($_)->{'x-nao-access-token'} // '')
+    => 1 } @many;
+my ($big) = keys %tokens;
+ok(keys %tokens == 1 && length($big) > 4096,
+    'big token: the same whole token on every request');
+is(refresh_grants() - $grants, 0, 'big token: no refresh grant');
+is(scalar(workers_for($t, '/_echo/many')), 2,
+    'big token: both workers served it');
 
 ###############################################################################
 
