@@ -67,6 +67,11 @@ static ngx_command_t  ngx_http_nao_sso_commands[] = {
       offsetof(ngx_http_nao_sso_loc_conf_t, mode),
       ngx_http_nao_sso_modes },
 
+    { ngx_string("nao_sso_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_nao_sso_loc_conf_t, tokens), NULL },
+
     { ngx_string("nao_sso_zone_size"), NAO_MAIN, ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET, NAO_MAIN_OFFSET(zone_size), NULL },
 
@@ -314,6 +319,7 @@ ngx_http_nao_sso_create_loc_conf(ngx_conf_t *cf)
     }
 
     lcf->mode = NGX_CONF_UNSET_UINT;
+    lcf->tokens = NGX_CONF_UNSET;
 
     return lcf;
 }
@@ -326,6 +332,7 @@ ngx_http_nao_sso_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     auto *conf = static_cast<ngx_http_nao_sso_loc_conf_t *>(child);
 
     ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_NAO_SSO_OFF);
+    ngx_conf_merge_value(conf->tokens, prev->tokens, 1);
 
     return static_cast<char *>(NGX_CONF_OK);
 }
@@ -555,8 +562,8 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
 
     ngx_http_nao_sso_load_session(r, sscf, ctx);
 
-    if (ctx->session) {
-        /* NGX_DECLINED: the session ended and the request goes on without */
+    /* NGX_DECLINED: the session ended and the request goes on without */
+    if (ctx->session && lcf->tokens) {
         ngx_int_t rc = ngx_http_nao_sso_tokens(r, sscf, ctx);
         if (rc != NGX_OK && rc != NGX_DECLINED) {
             return rc;
@@ -564,7 +571,7 @@ ngx_http_nao_sso_access(ngx_http_request_t *r)
     }
 
     if (ctx->session) {
-        if (ngx_http_nao_sso_add_identity(r, ctx) != NGX_OK) {
+        if (ngx_http_nao_sso_add_identity(r, ctx, lcf->tokens) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

@@ -189,6 +189,7 @@ struct ngx_http_nao_sso_srv_conf_t {
 
 struct ngx_http_nao_sso_loc_conf_t {
     ngx_uint_t         mode;
+    ngx_flag_t         tokens;           /* downstream tokens go upstream */
 };
 
 /*
@@ -295,7 +296,7 @@ ngx_int_t ngx_http_nao_sso_strip_private_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_nao_sso_strip_cookies(ngx_http_request_t *r,
     ngx_str_t *captured);
 ngx_int_t ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
-    ngx_http_nao_sso_ctx_t *ctx);
+    ngx_http_nao_sso_ctx_t *ctx, bool withTokens);
 std::string_view ngx_http_nao_sso_header(ngx_http_request_t *r,
     std::string_view lowcase);
 bool ngx_http_nao_sso_is_navigation(ngx_http_request_t *r);

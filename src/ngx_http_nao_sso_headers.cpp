@@ -399,13 +399,13 @@ fillTokens(ngx_table_elt_t *h, const ngx_http_nao_sso_ctx_t *ctx,
  */
 ngx_int_t
 ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
-    ngx_http_nao_sso_ctx_t *ctx)
+    ngx_http_nao_sso_ctx_t *ctx, bool withTokens)
 {
     ngx_list_t *list = &r->headers_in.headers;
     auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
         ngx_http_get_module_srv_conf(r, ngx_http_nao_sso_module));
     ngx_uint_t identity = sizeof(identityHeaders) / sizeof(identityHeaders[0]);
-    ngx_uint_t n = identity + ctx->downstream.size();
+    ngx_uint_t n = identity + (withTokens ? ctx->downstream.size() : 0);
 
     /* one new part for all of them, instead of a push each */
     auto *h = static_cast<ngx_table_elt_t *>(
@@ -417,7 +417,10 @@ ngx_http_nao_sso_add_identity(ngx_http_request_t *r,
     }
 
     fillIdentity(h, *ctx->session);
-    n = identity + fillTokens(h + identity, ctx, sscf->state->downstream);
+    if (withTokens) {
+        n = identity + fillTokens(h + identity, ctx,
+                                  sscf->state->downstream);
+    }
 
     part->elts = h;
     part->nelts = n;

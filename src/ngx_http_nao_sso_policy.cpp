@@ -7,6 +7,7 @@
 
 #include "settings.h"
 #include "text.h"
+#include "url.h"
 
 #include <fstream>
 #include <sstream>
@@ -170,12 +171,12 @@ ngx_http_nao_sso_resolve_policy(ngx_conf_t *cf,
         policy.graphUrl.pop_back();
     }
 
-    if (policy.graphUrl.rfind("https://", 0) != 0
-        && policy.graphUrl.rfind("http://", 0) != 0)
-    {
+    /* a bearer token goes there: https, or http to this machine only */
+    nao::Status url = nao::checkIdpUrl(policy.graphUrl);
+    if (!url) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "nao_sso_graph_url \"%V\" is not an absolute "
-                           "http or https URL", &sscf->graph_url);
+                           "nao_sso_graph_url \"%V\": %s", &sscf->graph_url,
+                           url.error().c_str());
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 

@@ -351,23 +351,38 @@ Refresher::arm(Job &j)
 }
 
 
-/* curl's own timeout fires first; this is the bound of last resort */
+/*
+ * curl's own timeout fires first; this is the bound of last resort. An
+ * nginx event handler: nothing may unwind out of it.
+ */
 void
 Refresher::onDeadline(ngx_event_t *ev)
 {
     auto *j = static_cast<Job *>(ev->data);
     Refresher *owner = j->owner;
 
-    owner->client_.cancel(j->transfer);
-    worker->graph.cancel(j->graphRead);
-    if (j->provider != nullptr) {
-        j->provider->cancel(j->providerWaiter);
+    try {
+        owner->expire(*j);
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, logOf(), 0, "nao_sso: %s", e.what());
+    }
+}
+
+
+void
+Refresher::expire(Job &j)
+{
+    client_.cancel(j.transfer);
+    worker->graph.cancel(j.graphRead);
+    if (j.provider != nullptr) {
+        j.provider->cancel(j.providerWaiter);
     }
 
     ngx_log_error(NGX_LOG_ERR, logOf(), 0,
                   "nao_sso: token refresh of user \"%s\" did not finish "
-                  "in time", j->job.userId.c_str());
-    owner->complete(j->id, RefreshOutcome::Failed, ngx_time() + kBackoff);
+                  "in time", j.job.userId.c_str());
+    complete(j.id, RefreshOutcome::Failed, ngx_time() + kBackoff);
 }
 
 

@@ -193,9 +193,12 @@ ngx_http_nao_sso_token_variable(ngx_http_request_t *r,
     auto *sscf = static_cast<ngx_http_nao_sso_srv_conf_t *>(
         ngx_http_get_module_srv_conf(r->main, ngx_http_nao_sso_module));
 
+    auto *lcf = static_cast<ngx_http_nao_sso_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r->main, ngx_http_nao_sso_module));
+
     v->not_found = 1;
 
-    if (ctx == nullptr || sscf->state == nullptr) {
+    if (ctx == nullptr || sscf->state == nullptr || !lcf->tokens) {
         return NGX_OK;
     }
 

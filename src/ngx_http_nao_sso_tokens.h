@@ -91,6 +91,7 @@ private:
     void keepRefreshToken(Job &job, const std::string &token);
     void arm(Job &job);
     static void onDeadline(ngx_event_t *ev);
+    void expire(Job &job);
     void notify(Job &job, RefreshOutcome outcome);
     void release(uint64_t id);
 

@@ -54,7 +54,7 @@ my $OIDC = 'openid profile email offline_access';
 # (reuseport), so that a burst of connections reaches both workers.
 
 $t->write_file_expand('nginx.conf', conf('old.key'));
-$t->try_run('module not loadable')->plan(87);
+$t->try_run('module not loadable')->plan(90);
 nao_wait($t);
 
 ###############################################################################
@@ -512,6 +512,27 @@ is(count_lines(log_since($t), qr/\[error\]/), 0,
 
 ###############################################################################
 
+# Scenario: a new session at 8083 (two named tokens) asks first for a
+# location with "nao_sso_tokens off".
+# Expected: nao gets the identity but no token at all, not even through
+# $nao_sso_token_red_shift, and no token was fetched for it.
+
+{
+    my $cookie = sign_in_cookie(port => 8083);
+    my $grants = refresh_grants();
+    my $seen = upstream_headers(request('/_echo/static/a.css',
+        cookie => $cookie, port => 8083));
+
+    is($seen->{'x-nao-user-email'}, 'ada@contoso.example',
+        'tokens off: the identity goes up');
+    is(join(',', grep { /^x-nao-.*token/ } sort keys %$seen)
+        . '|' . ($seen->{'x-warehouse-authorization'} // ''), '|Bearer ',
+        'tokens off: no token, not even in a variable');
+    is(refresh_grants() - $grants, 0, 'tokens off: none fetched');
+}
+
+###############################################################################
+
 # Scenario: a user in 120 groups, whose access token (with the groups
 # claim) is several kilobytes, signs in at 8086; then 20 requests at once
 # reach both workers.
@@ -693,6 +714,13 @@ http {
         nao_sso_downstream red_shift $WAREHOUSE_SCOPE;
 
         location / {
+            proxy_set_header X-Warehouse-Authorization
+                             "Bearer \$nao_sso_token_red_shift";
+            proxy_pass http://127.0.0.1:%%PORT_8082%%;
+        }
+
+        location /_echo/static/ {
+            nao_sso_tokens off;
             proxy_set_header X-Warehouse-Authorization
                              "Bearer \$nao_sso_token_red_shift";
             proxy_pass http://127.0.0.1:%%PORT_8082%%;
