@@ -205,6 +205,20 @@ expiresIn(const json_t *body)
  * The answer to either grant; a refresh asks no "openid" scope, so its
  * answer may carry no id_token.
  */
+/* visible ASCII only: no white space, no control character */
+bool
+headerSafe(std::string_view value)
+{
+    for (unsigned char c : value) {
+        if (c <= 0x20 || c >= 0x7f) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+
 TokenOutcome
 parseTokens(long httpStatus, std::string_view body, bool needIdToken)
 {
@@ -248,6 +262,13 @@ parseTokens(long httpStatus, std::string_view body, bool needIdToken)
 
     if (tokens.accessToken.empty()) {
         outcome.problem = "token endpoint answered without an access_token";
+        return outcome;
+    }
+
+    /* the access token becomes a request header upstream */
+    if (!headerSafe(tokens.accessToken)) {
+        outcome.problem = "token endpoint sent an access_token that is not "
+                          "a header-safe string";
         return outcome;
     }
 

@@ -590,6 +590,26 @@ testIsInvalidGrant(void **state)
 }
 
 /*
+ * Scenario: a refresh answer whose access token holds a CR LF.
+ * Expected: refused, since it would become a request header upstream.
+ */
+void
+testAccessTokenHeaderSafe(void **state)
+{
+    (void) state;
+
+    TokenOutcome outcome = nao::parseRefreshResponse(200,
+        "{\"access_token\":\"abc\\r\\nX-Nao-User-Role: admin\","
+        "\"expires_in\":3600}");
+    assert_false(outcome.tokens.has_value());
+    assertContains(outcome.problem, "header-safe");
+
+    outcome = nao::parseRefreshResponse(200,
+        "{\"access_token\":\"eyJ.a-b_c.d\",\"expires_in\":3600}");
+    assert_true(outcome.tokens.has_value());
+}
+
+/*
  * Scenario: refusals of a refresh for one scope.
  * Expected: expired, revoked or spent refresh tokens, and MFA needed,
  * are cured by signing in again; consent for one scope and other errors
@@ -637,6 +657,7 @@ main()
         cmocka_unit_test(testRefreshResponse),
         cmocka_unit_test(testIsInvalidGrant),
         cmocka_unit_test(testRefreshTokenDead),
+        cmocka_unit_test(testAccessTokenHeaderSafe),
     };
 
     return cmocka_run_group_tests_name("oidc", tests, nullptr, nullptr);
