@@ -9,7 +9,6 @@ namespace nao {
 
 namespace {
 
-constexpr size_t kMaxNameLength = 32;
 
 constexpr std::string_view kGroupType = "#microsoft.graph.group";
 
@@ -103,7 +102,7 @@ tokenHeaderName(std::string_view name)
 bool
 validDownstreamName(std::string_view name)
 {
-    if (name.empty() || name.size() > kMaxNameLength || !isLower(name[0])) {
+    if (name.empty() || name.size() > kMaxDownstreamName || !isLower(name[0])) {
         return false;
     }
 

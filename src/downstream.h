@@ -35,6 +35,8 @@ std::string tokenHeaderName(std::string_view name);
  * 1 to 32 of [a-z0-9_], starting with a letter: the name also ends the
  * variable $nao_sso_token_<name>, and variables are lowercase.
  */
+inline constexpr size_t kMaxDownstreamName = 32;
+
 bool validDownstreamName(std::string_view name);
 
 struct GroupPage {

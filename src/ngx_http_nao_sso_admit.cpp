@@ -11,6 +11,7 @@
  */
 
 #include "ngx_http_nao_sso_flow.h"
+#include "ngx_http_nao_sso_tokens.h"
 
 #include "oidc.h"
 #include "url.h"
@@ -216,20 +217,11 @@ void
 onGraphToken(ngx_http_nao_sso_ctx_t *ctx, ngx_http_nao_sso_srv_conf_t *sscf,
     HttpResponse &&response)
 {
-    TokenOutcome outcome;
+    TokenOutcome outcome = refreshOutcome(response);
 
-    if (response.transportOk()) {
-        outcome = parseRefreshResponse(response.status, response.body);
-    } else {
-        outcome.problem = response.error;
-    }
-
+    /* the problem names Entra's error and AADSTS code, if any */
     if (!outcome.tokens) {
-        std::string code = outcome.idpError ? " (" + outcome.idpError->error
-            + (outcome.idpError->code.empty() ? "" : ", "
-               + outcome.idpError->code) + ")" : "";
-        onGroups(ctx, sscf, fail("no Graph token: " + outcome.problem
-                                 + code));
+        onGroups(ctx, sscf, fail("no Graph token: " + outcome.problem));
         return;
     }
 
@@ -247,24 +239,15 @@ void
 fetchGraphToken(ngx_http_nao_sso_ctx_t *ctx,
     ngx_http_nao_sso_srv_conf_t *sscf)
 {
-    const ProviderSettings &settings = sscf->state->settings;
-
     if (ctx->tokens->refreshToken.empty()) {
         onGroups(ctx, sscf, fail("Entra issued no refresh token to get a "
                                  "Graph token with"));
         return;
     }
 
-    RefreshGrant grant;
-    grant.clientId = settings.clientId;
-    grant.clientSecret = settings.clientSecret;
-    grant.refreshToken = ctx->tokens->refreshToken;
-    grant.scope = sscf->state->policy.graphScope;
-
-    HttpRequest request;
-    request.url = providerFor(sscf)->metadata()->tokenEndpoint;
-    request.form = refreshGrantBody(grant);
-    request.timeoutMs = sscf->timeout;
+    HttpRequest request = refreshRequest(sscf,
+        providerFor(sscf)->metadata()->tokenEndpoint,
+        ctx->tokens->refreshToken, sscf->state->policy.graphScope);
 
     ctx->transfer = worker->client.start(request,
         [ctx, sscf](HttpResponse &&response) {

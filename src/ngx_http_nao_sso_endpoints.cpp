@@ -332,15 +332,6 @@ ngx_http_nao_sso_deny(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_nao_sso_is_navigation(r)) {
-        std::string target = nao::sanitizeReturnTo(
-            std::string(nao::view(r->unparsed_uri)));
-
-        finish(ctx, redirectReply(std::string(kSignIn) + "?return_to="
-                                  + nao::urlEncode(target)));
-        return NGX_DONE;
-    }
-
-    finish(ctx, unauthenticated("sign in to use this resource"));
+    finish(ctx, needSignIn(r, "sign in to use this resource"));
     return NGX_DONE;
 }

@@ -200,6 +200,22 @@ redirectReply(std::string location)
 }
 
 
+Reply
+needSignIn(ngx_http_request_t *r, const std::string &message,
+    const std::string &error)
+{
+    if (!ngx_http_nao_sso_is_navigation(r)) {
+        return unauthenticated(message, error);
+    }
+
+    std::string target = nao::sanitizeReturnTo(
+        std::string(nao::view(r->unparsed_uri)));
+
+    return redirectReply(std::string(kSignIn) + "?return_to="
+                         + nao::urlEncode(target));
+}
+
+
 std::string
 siteOrigin(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf)
 {

@@ -61,6 +61,13 @@ Reply unauthenticated(const std::string &message,
     const std::string &error = "unauthenticated");
 Reply redirectReply(std::string location);
 
+/*
+ * A request that needs a session it lacks: a browser navigation goes to
+ * the sign-in page and back here; anything else gets the 401 JSON.
+ */
+Reply needSignIn(ngx_http_request_t *r, const std::string &message,
+    const std::string &error = "unauthenticated");
+
 std::string cookieAttributes(ngx_http_nao_sso_srv_conf_t *sscf,
     int64_t maxAge);
 std::string expiredCookie(ngx_http_nao_sso_srv_conf_t *sscf,

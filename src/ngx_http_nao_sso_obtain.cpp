@@ -7,7 +7,6 @@
 #include "ngx_http_nao_sso_tokens.h"
 
 #include "ngx_http_nao_sso_flow.h"
-#include "url.h"
 
 namespace nao {
 
@@ -67,24 +66,9 @@ current(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf,
 {
     const Downstream &downstream = sscf->state->downstream[index];
 
-    /* the hot path: the key is built without an allocation */
-    char buffer[kIdBytes + 1 + 32];
-    std::string_view key;
+    TokenCacheKey key(session.id, downstream.name);
 
-    if (session.id.size() + 1 + downstream.name.size() <= sizeof(buffer)) {
-        size_t n = session.id.copy(buffer, session.id.size());
-        buffer[n++] = '\0';
-        n += downstream.name.copy(buffer + n, downstream.name.size());
-        key = std::string_view(buffer, n);
-    }
-
-    std::string spare;
-    if (key.empty()) {
-        spare = tokenCacheKey(session.id, downstream.name);
-        key = spare;
-    }
-
-    auto cached = worker->tokens.find(key);
+    auto cached = worker->tokens.find(key.view());
     std::shared_ptr<const AccessToken> known;
 
     if (cached != worker->tokens.end()
@@ -99,7 +83,7 @@ current(ngx_http_request_t *r, ngx_http_nao_sso_srv_conf_t *sscf,
 
     auto stored = fromZone(r, session, downstream, now);
     if (stored && (!known || stored->expires > known->expires)) {
-        cacheToken(std::string(key), stored);
+        cacheToken(key, stored);
         return stored;
     }
 
@@ -124,18 +108,8 @@ void
 sessionExpired(ngx_http_nao_sso_ctx_t *ctx,
     ngx_http_nao_sso_srv_conf_t *sscf)
 {
-    ngx_http_request_t *r = ctx->request;
-    std::string target = sanitizeReturnTo(
-        std::string(view(r->unparsed_uri)));
-    flow::Reply answer;
-
-    if (ngx_http_nao_sso_is_navigation(r)) {
-        answer = flow::redirectReply(std::string(flow::kSignIn)
-                                     + "?return_to=" + urlEncode(target));
-    } else {
-        answer = flow::unauthenticated("your session has ended, sign in "
-                                       "again", "session_expired");
-    }
+    flow::Reply answer = flow::needSignIn(ctx->request,
+        "your session has ended, sign in again", "session_expired");
 
     answer.cookies.push_back(
         flow::expiredCookie(sscf, sscf->state->sessionCookie));

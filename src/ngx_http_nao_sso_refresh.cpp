@@ -31,6 +31,41 @@ struct Refresher::Job {
 };
 
 
+HttpRequest
+refreshRequest(ngx_http_nao_sso_srv_conf_t *sscf,
+    const std::string &tokenEndpoint, const std::string &refreshToken,
+    const std::string &scope)
+{
+    const ProviderSettings &settings = sscf->state->settings;
+
+    RefreshGrant grant;
+    grant.clientId = settings.clientId;
+    grant.clientSecret = settings.clientSecret;
+    grant.refreshToken = refreshToken;
+    grant.scope = scope;
+
+    HttpRequest request;
+    request.url = tokenEndpoint;
+    request.form = refreshGrantBody(grant);
+    request.timeoutMs = sscf->timeout;
+
+    return request;
+}
+
+
+TokenOutcome
+refreshOutcome(const HttpResponse &response)
+{
+    if (response.transportOk()) {
+        return parseRefreshResponse(response.status, response.body);
+    }
+
+    TokenOutcome outcome;
+    outcome.problem = response.error;
+    return outcome;
+}
+
+
 namespace {
 
 ngx_log_t *
@@ -175,23 +210,14 @@ Refresher::onMetadata(uint64_t id, const std::string &problem)
 bool
 Refresher::post(Job &j, const std::string &tokenEndpoint)
 {
-    const ProviderSettings &settings = j.job.sscf->state->settings;
+    const std::string &scope = downstreamOf(j.job).scope;
     uint64_t id = j.id;
-
-    RefreshGrant grant;
-    grant.clientId = settings.clientId;
-    grant.clientSecret = settings.clientSecret;
-    grant.refreshToken = j.refreshToken;
-    grant.scope = downstreamOf(j.job).scope;
-
-    HttpRequest request;
-    request.url = tokenEndpoint;
-    request.form = refreshGrantBody(grant);
-    request.timeoutMs = j.job.sscf->timeout;
+    HttpRequest request = refreshRequest(j.job.sscf, tokenEndpoint,
+                                         j.refreshToken, scope);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, logOf(), 0,
                    "nao_sso: refreshing the token for \"%s\"",
-                   grant.scope.c_str());
+                   scope.c_str());
 
     arm(j);
     j.transfer = client_.start(request, [this, id](HttpResponse &&answer) {
@@ -214,12 +240,7 @@ Refresher::onAnswer(uint64_t id, HttpResponse &&response)
     const Downstream &downstream = downstreamOf(j.job);
     j.transfer = 0;
 
-    TokenOutcome outcome;
-    if (response.transportOk()) {
-        outcome = parseRefreshResponse(response.status, response.body);
-    } else {
-        outcome.problem = response.error;
-    }
+    TokenOutcome outcome = refreshOutcome(response);
 
     if (outcome.tokens) {
         keepAccessToken(j.job.zone, j.job.sscf, j.job.sessionId,
@@ -426,19 +447,10 @@ Refresher::cancel(uint64_t id)
 void
 Refresher::regroup(Job &j)
 {
-    const ProviderSettings &settings = j.job.sscf->state->settings;
     uint64_t id = j.id;
-
-    RefreshGrant grant;
-    grant.clientId = settings.clientId;
-    grant.clientSecret = settings.clientSecret;
-    grant.refreshToken = j.refreshToken;
-    grant.scope = j.job.sscf->state->policy.graphScope;
-
-    HttpRequest request;
-    request.url = j.provider->metadata()->tokenEndpoint;
-    request.form = refreshGrantBody(grant);
-    request.timeoutMs = j.job.sscf->timeout;
+    HttpRequest request = refreshRequest(j.job.sscf,
+        j.provider->metadata()->tokenEndpoint, j.refreshToken,
+        j.job.sscf->state->policy.graphScope);
 
     arm(j);
     j.transfer = client_.start(request, [this, id](HttpResponse &&answer) {
@@ -462,12 +474,7 @@ Refresher::onGraphToken(uint64_t id, HttpResponse &&response)
     Job &j = *it->second;
     j.transfer = 0;
 
-    TokenOutcome outcome;
-    if (response.transportOk()) {
-        outcome = parseRefreshResponse(response.status, response.body);
-    } else {
-        outcome.problem = response.error;
-    }
+    TokenOutcome outcome = refreshOutcome(response);
 
     if (!outcome.tokens) {
         onGroups(id, fail("no Graph token: " + outcome.problem));

@@ -36,19 +36,19 @@ accessTokenBinding(std::string_view sessionId, const Downstream &downstream)
 }
 
 
-std::string
-tokenCacheKey(std::string_view sessionId, std::string_view name)
+TokenCacheKey::TokenCacheKey(std::string_view sessionId,
+    std::string_view name)
 {
-    std::string key(sessionId);
-
-    key.push_back('\0');
-    key.append(name);
-    return key;
+    /* ids are kIdBytes and names at most kMaxDownstreamName: all fits */
+    size_ = sessionId.copy(data_, kIdBytes);
+    data_[size_++] = '\0';
+    size_ += name.copy(data_ + size_, kMaxDownstreamName);
 }
 
 
 void
-cacheToken(const std::string &key, std::shared_ptr<const AccessToken> token)
+cacheToken(const TokenCacheKey &key,
+    std::shared_ptr<const AccessToken> token)
 {
     auto &cache = worker->tokens;
 
@@ -56,7 +56,7 @@ cacheToken(const std::string &key, std::shared_ptr<const AccessToken> token)
         cache.clear();
     }
 
-    cache.insert_or_assign(key, std::move(token));
+    cache.insert_or_assign(std::string(key.view()), std::move(token));
 }
 
 
@@ -132,7 +132,7 @@ keepAccessToken(ngx_shm_zone_t *zone, ngx_http_nao_sso_srv_conf_t *sscf,
             SessionStore::tokenKey(sessionId, downstream.name), stored, now);
     }
 
-    cacheToken(tokenCacheKey(sessionId, downstream.name), opened);
+    cacheToken(TokenCacheKey(sessionId, downstream.name), opened);
     return opened;
 }
 
@@ -148,7 +148,11 @@ endSession(ngx_shm_zone_t *zone, ngx_http_nao_sso_srv_conf_t *sscf,
     for (const Downstream &downstream : sscf->state->downstream) {
         store.removeToken(SessionStore::tokenKey(sessionId,
                                                  downstream.name));
-        worker->tokens.erase(tokenCacheKey(sessionId, downstream.name));
+        auto cached = worker->tokens.find(
+            TokenCacheKey(sessionId, downstream.name).view());
+        if (cached != worker->tokens.end()) {
+            worker->tokens.erase(cached);
+        }
     }
 }
 

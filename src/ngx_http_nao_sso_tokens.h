@@ -10,6 +10,8 @@
 
 #include "ngx_http_nao_sso.h"
 
+#include "downstream.h"
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,11 +25,23 @@ std::string refreshTokenBinding(std::string_view sessionId);
 std::string accessTokenBinding(std::string_view sessionId,
     const Downstream &downstream);
 
-/* the worker cache's key of a session's token */
-std::string tokenCacheKey(std::string_view sessionId, std::string_view name);
+/*
+ * The worker cache's key of a session's token: the session id, a NUL
+ * and the downstream name, built on the stack for the hot path.
+ */
+class TokenCacheKey {
+public:
+    TokenCacheKey(std::string_view sessionId, std::string_view name);
+
+    std::string_view view() const { return {data_, size_}; }
+
+private:
+    char data_[kIdBytes + 1 + kMaxDownstreamName];
+    size_t size_ = 0;
+};
 
 /* the worker's cache of opened tokens, bounded */
-void cacheToken(const std::string &key,
+void cacheToken(const TokenCacheKey &key,
     std::shared_ptr<const AccessToken> token);
 
 ngx_shm_zone_t *zoneOf(ngx_http_request_t *r);
@@ -37,6 +51,14 @@ std::shared_ptr<const AccessToken> keepAccessToken(ngx_shm_zone_t *zone,
     ngx_http_nao_sso_srv_conf_t *sscf, std::string_view sessionId,
     size_t index, const std::string &token, int64_t expiresIn,
     ngx_log_t *log);
+
+/* a refresh_token grant for scope at the server's token endpoint */
+HttpRequest refreshRequest(ngx_http_nao_sso_srv_conf_t *sscf,
+    const std::string &tokenEndpoint, const std::string &refreshToken,
+    const std::string &scope);
+
+/* its answer; a transport failure is a problem without tokens */
+TokenOutcome refreshOutcome(const HttpResponse &response);
 
 /* drops a session and whatever tokens it had, in the zone and the cache */
 void endSession(ngx_shm_zone_t *zone, ngx_http_nao_sso_srv_conf_t *sscf,

@@ -400,9 +400,16 @@ SessionStore::touchSession(std::string_view id, int64_t now,
 void
 SessionStore::removeSession(std::string_view id)
 {
+    remove(kSession, id);
+}
+
+
+void
+SessionStore::remove(uint8_t kind, std::string_view id)
+{
     ZoneLock lock(zone_);
 
-    Entry *entry = find(kSession, id);
+    Entry *entry = find(kind, id);
     if (entry != nullptr) {
         unlink(entry);
     }

@@ -163,6 +163,7 @@ private:
     bool replaceLocked(Entry *entry,
         const std::vector<std::string_view> &fields, int *dropped);
     void reportDropped(int dropped, uint8_t kind);
+    void remove(uint8_t kind, std::string_view id);
     Entry *find(uint8_t kind, std::string_view id);
     bool keyTaken(std::string_view id);
     void unlink(Entry *entry);

@@ -81,12 +81,7 @@ SessionStore::getToken(std::string_view key, int64_t now)
 void
 SessionStore::removeToken(std::string_view key)
 {
-    ZoneLock lock(zone_);
-
-    Entry *entry = find(kToken, key);
-    if (entry != nullptr) {
-        unlink(entry);
-    }
+    remove(kToken, key);
 }
 
 
