@@ -574,11 +574,6 @@ unlike($t->read_file('error.log'), qr/exited on signal/, 'no worker crashed');
 
 ###############################################################################
 
-sub cookie_value {
-    my ($pair) = @_;
-    return (split /=/, $pair // '', 2)[1];
-}
-
 sub contains_any {
     my ($text, @values) = @_;
     return grep { defined && length && index($text, $_) >= 0 } @values;

@@ -386,11 +386,6 @@ sub token_of {
     return upstream_headers($r)->{'x-nao-access-token'} // '';
 }
 
-sub cookie_value {
-    my ($pair) = @_;
-    return (split /=/, $pair // '', 2)[1];
-}
-
 # How many refresh grants the mock has seen since it had $before, once
 # they change or $seconds have passed: for a refresh that must not start
 # in the background.

@@ -251,7 +251,7 @@ sleep(2.2);
 my $r = request('/_echo/after-expiry', cookie => $cookie, port => 8088);
 is($r->{status}, 200, 'Graph retry: request after expiry passes');
 
-my $role = wait_for(5, sub {
+my $role = wait_until(5, sub {
     my $s = json_of(request('/api/auth/get-session', cookie => $cookie,
         port => 8088)) // {};
     my $role = $s->{user}{role} // '-';
@@ -410,46 +410,6 @@ sub grants {
             for grep { grep { $_ eq $scope } split / / } keys %$by;
     }
     return $count;
-}
-
-# Up to $seconds for $cond to return a true value; that value or undef.
-sub wait_for {
-    my ($seconds, $cond) = @_;
-
-    for (1 .. $seconds * 10) {
-        my $value = $cond->();
-        return $value if $value;
-        sleep(0.1);
-    }
-    return undef;
-}
-
-sub mock_users {
-    my $url = 'http://127.0.0.1:' . port(8081) . '/_mock/users';
-    my $res = HTTP::Tiny->new(timeout => 10)->get($url);
-    return (eval { decode_json($res->{content}) } // {})->{users} // [];
-}
-
-# True when no line the module wrote, and no line above debug level,
-# holds one of the secrets (strings or regexes). nginx's own debug dumps
-# of the headers it sends (the proxied X-Nao-Access-Token, Set-Cookie)
-# are not the module's.
-sub none_in_module_lines {
-    my ($t, @secrets) = @_;
-    my @lines = grep { /^\d{4}\/\d\d\/\d\d [\d:]+ \[(?!debug\])/ || /nao_sso:/ }
-        split /\n/, $t->read_file('error.log');
-
-    for my $secret (grep { defined && length } @secrets) {
-        my @found = ref $secret eq 'Regexp' ? grep { /$secret/ } @lines
-            : grep { index($_, $secret) >= 0 } @lines;
-        return 0 if @found;
-    }
-    return 1;
-}
-
-sub cookie_value {
-    my ($pair) = @_;
-    return defined $pair ? (split /=/, $pair, 2)[1] : undef;
 }
 
 # A licence signed with the test key, with these make-licence options.

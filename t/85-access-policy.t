@@ -343,34 +343,6 @@ sub html_decode {
     return $s;
 }
 
-sub mock_users {
-    my $url = 'http://127.0.0.1:' . port(8081) . '/_mock/users';
-    my $res = HTTP::Tiny->new(timeout => 10)->get($url);
-    return (eval { decode_json($res->{content}) } // {})->{users} // [];
-}
-
-# True when no line the module wrote, and no line above debug level,
-# holds one of the secrets (strings or regexes). nginx's own debug dumps
-# of the headers it sends (the proxied X-Nao-Access-Token, Set-Cookie)
-# are not the module's.
-sub none_in_module_lines {
-    my ($t, @secrets) = @_;
-    my @lines = grep { /^\d{4}\/\d\d\/\d\d [\d:]+ \[(?!debug\])/ || /nao_sso:/ }
-        split /\n/, $t->read_file('error.log');
-
-    for my $secret (grep { defined && length } @secrets) {
-        my @found = ref $secret eq 'Regexp' ? grep { /$secret/ } @lines
-            : grep { index($_, $secret) >= 0 } @lines;
-        return 0 if @found;
-    }
-    return 1;
-}
-
-sub cookie_value {
-    my ($pair) = @_;
-    return defined $pair ? (split /=/, $pair, 2)[1] : undef;
-}
-
 # nginx must refuse to start with this server directive, with an emerg.
 sub emerg_case {
     my ($t, $directive, $re, $name) = @_;

@@ -33,7 +33,8 @@ our @EXPORT = qw/
     json_of title_of authorize_params url_decode
     log_since lines_matching count_lines one_error no_secrets_logged
     jwt_claims upstream_headers requests_at_once wait_until refresh_grants
-    no_secrets_logged_but_proxied
+    no_secrets_logged_but_proxied none_in_module_lines cookie_value
+    mock_users
 /;
 
 our $TENANT = '6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a7c';
@@ -330,6 +331,13 @@ sub mock {
     return eval { decode_json($res->{content}) };
 }
 
+# The mock's users, built-in and configured, with their object ids.
+sub mock_users {
+    my $url = 'http://127.0.0.1:' . port(8081) . '/_mock/users';
+    my $res = HTTP::Tiny->new(timeout => 10)->get($url);
+    return (eval { decode_json($res->{content}) } // {})->{users} // [];
+}
+
 sub mock_stats {
     my $url = 'http://127.0.0.1:' . port(8081) . '/_mock/stats';
     my $res = HTTP::Tiny->new(timeout => 10)->get($url);
@@ -559,6 +567,30 @@ sub no_secrets_logged_but_proxied {
         return 0 if $found;
     }
     return 1;
+}
+
+# True when no line the module wrote, and no line above debug level,
+# holds one of the secrets (strings or regexes). nginx's own debug dumps
+# of the headers it sends (the proxied X-Nao-Access-Token, Set-Cookie)
+# are not the module's.
+sub none_in_module_lines {
+    my ($t, @secrets) = @_;
+    my @lines = grep {
+            /^\d{4}\/\d\d\/\d\d [\d:]+ \[(?!debug\])/ || /nao_sso:/
+        } split /\n/, $t->read_file('error.log');
+
+    for my $secret (grep { defined && length } @secrets) {
+        my @found = ref $secret eq 'Regexp' ? grep { /$secret/ } @lines
+            : grep { index($_, $secret) >= 0 } @lines;
+        return 0 if @found;
+    }
+    return 1;
+}
+
+# The value of a "name=value" cookie pair; undef for undef.
+sub cookie_value {
+    my ($pair) = @_;
+    return defined $pair ? (split /=/, $pair, 2)[1] : undef;
 }
 
 1;
